@@ -1,0 +1,385 @@
+"""Warden's one error tree, and the registry of stable codes.
+
+Decisions are values, not exceptions: a deny is the system working and comes back as a
+`Decision` whose `code` is one of the ``W-...`` codes below. Exceptions are for misuse and
+faults, and every one of them carries a code too::
+
+    WardenError                      code, message, hint
+    ├── ConfigError                  + file, line, field: a file a user wrote is wrong
+    │   ├── ProjectError             W-PRJ-*  warden.yaml
+    │   ├── ManifestError            W-MAN-*  an agent manifest
+    │   ├── PolicyError              W-POL-0* a policy file, or its condition
+    │   └── PolicyTestError          W-PTS-*  a *_test.yaml file
+    ├── ToolDefinitionError          W-TOOL-* a @warden.tool that cannot be registered
+    ├── GateError                    W-GATE-* the gate used wrongly (e.g. no policy loaded)
+    └── StoreError                   W-STO-*  state could not be read or written
+
+Every code has a docs page (``docs/errors/<CODE>.md``) generated from `CODES`, which says
+what happened, why, and how to fix it. A test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "CODES",
+    "CodeInfo",
+    "ConfigError",
+    "GateError",
+    "ManifestError",
+    "PolicyError",
+    "PolicyTestError",
+    "ProjectError",
+    "StoreError",
+    "ToolDefinitionError",
+    "WardenError",
+]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CodeInfo:
+    """What one stable code means; rendered into its docs page."""
+
+    title: str
+    """A short name for the situation."""
+    why: str
+    """What makes Warden say it."""
+    fix: str
+    """What a user does about it."""
+    kind: str
+    """``error`` (an exception) or ``decision`` (a code on a deny)."""
+
+
+def _e(title: str, why: str, fix: str) -> CodeInfo:
+    return CodeInfo(title=title, why=why, fix=fix, kind="error")
+
+
+def _d(title: str, why: str, fix: str) -> CodeInfo:
+    return CodeInfo(title=title, why=why, fix=fix, kind="decision")
+
+
+CODES: dict[str, CodeInfo] = {
+    # --- configuration files -------------------------------------------------------------
+    "W-CFG-001": _e(
+        "File cannot be read",
+        "A file named by the project, or given on the command line, does not exist or "
+        "cannot be opened.",
+        "Check the path; paths in warden.yaml are relative to the folder holding it.",
+    ),
+    "W-CFG-002": _e(
+        "Not valid YAML",
+        "The YAML parser stopped at the line shown: usually a tab, an unclosed quote or a "
+        "wrong indentation.",
+        "Fix the syntax at the line shown. Indent with spaces; quote strings holding ':'.",
+    ),
+    "W-CFG-003": _e(
+        "Duplicate key",
+        "The same key appears twice in one mapping. YAML parsers silently keep the last "
+        "one; Warden refuses, because the first one is what a reader sees.",
+        "Remove or rename one of the two keys.",
+    ),
+    "W-CFG-004": _e(
+        "Wrong value",
+        "A field has a value of the wrong type or outside its allowed range, or a "
+        "required field is missing, or a field is unknown.",
+        "Change the field named in the message; the message lists what is accepted.",
+    ),
+    "W-PRJ-001": _e(
+        "No project file",
+        "No warden.yaml was found in the folder given or any folder above it.",
+        "Run the command inside a Warden project, pass --project PATH, or create "
+        "warden.yaml (see docs/concepts/project.md).",
+    ),
+    "W-PRJ-002": _e(
+        "Tool module cannot be imported",
+        "A module listed under `tools:` in warden.yaml raised an error on import.",
+        "Run `python -c 'import MODULE'` in the project folder to see the error.",
+    ),
+    "W-PRJ-003": _e(
+        "Unknown tool",
+        "A manifest or policy names a tool that no module listed under `tools:` registers.",
+        "Register the tool with @warden.tool in a listed module, or fix the name.",
+    ),
+    "W-MAN-001": _e(
+        "Mode and autonomy disagree",
+        "A manifest sets both `mode` and `autonomy`, and the level maps to another mode.",
+        "Set only one of them, or make them agree (L0 draft_only, L1 suggest_only, "
+        "L2 suggest_then_act, L3/L4 act).",
+    ),
+    "W-MAN-002": _e(
+        "Bad tool shorthand",
+        "A per-tool shorthand under `permissions.<tool>` is unknown, has the wrong type, or "
+        "names an argument the tool does not have.",
+        "Use max_<argument>, require_human_approval_over_<unit>, or deny_if_<fact>: true; "
+        "see docs/concepts/manifests.md.",
+    ),
+    "W-MAN-003": _e(
+        "Duplicate agent",
+        "Two manifests declare agents with the same name.",
+        "Give every agent a unique `name`.",
+    ),
+    # --- policies ------------------------------------------------------------------------
+    "W-POL-001": _e(
+        "Condition is not a valid expression",
+        "The `if:` condition does not parse as an expression.",
+        "Write a single expression, e.g. \"amount_usd <= 50 and customer_tier == 'pro'\".",
+    ),
+    "W-POL-002": _e(
+        "Condition uses something outside the safe subset",
+        "Policy conditions may compare, combine and look up values, and call a fixed list "
+        "of functions. Imports, lambdas, comprehensions, attribute names starting with an "
+        "underscore, assignments and calls to other functions are rejected at load.",
+        "Rewrite the condition with the allowed operators and functions listed in "
+        "docs/concepts/policies.md; move computation into a fact provider.",
+    ),
+    "W-POL-003": _e(
+        "Condition too large",
+        "The condition is longer, or nests deeper, than the limits allow "
+        "(2,000 characters, 400 syntax nodes, depth 24).",
+        "Split the rule into several rules, or compute the value in a fact provider.",
+    ),
+    "W-POL-004": _e(
+        "Rule has no outcome, or more than one",
+        "A rule must say exactly one of `allow: true`, `deny: REASON`, "
+        "`require_approval: ROLE` or `redact: [FIELDS]`.",
+        "Give the rule exactly one outcome.",
+    ),
+    "W-POL-005": _e(
+        "No policy loaded",
+        "Warden fails closed: with no policy it cannot tell what is allowed, so it "
+        "refuses to start rather than allow everything.",
+        "List at least one policy folder under `policies:` in warden.yaml and put a "
+        "policy file there.",
+    ),
+    "W-POL-006": _e(
+        "Duplicate rule id",
+        "Two rules in the loaded policy set have the same `id`.",
+        "Rule ids must be unique across all loaded policy files.",
+    ),
+    "W-POL-007": _e(
+        "Unknown function",
+        "The condition calls a function Warden does not provide.",
+        "Use one of the functions listed in docs/concepts/policies.md.",
+    ),
+    # --- decisions (codes on a deny / stop) ----------------------------------------------
+    "W-KIL-001": _d(
+        "Kill switch engaged",
+        "An operator stopped all agents, this agent, or this tool.",
+        "Find out why it was flipped; an operator lifts it when it is safe.",
+    ),
+    "W-IDN-001": _d(
+        "Unknown agent",
+        "The call names an agent that no loaded manifest declares.",
+        "Declare the agent in a manifest listed in warden.yaml, or fix the name.",
+    ),
+    "W-IDN-002": _d(
+        "Caller is not this agent",
+        "The authenticated caller differs from the agent the call claims to be.",
+        "Use the credentials of the agent that makes the call.",
+    ),
+    "W-IDN-003": _d(
+        "Tool not allowed",
+        "The tool is not in the agent's `permissions.allowed_tools`, or is not registered.",
+        "Add the tool to the allowlist if the agent should have it.",
+    ),
+    "W-CON-001": _d(
+        "Arguments break the tool's contract",
+        "The arguments do not validate against the tool's argument model: a wrong type "
+        "(no coercion), a missing or unknown field, or a value out of range. The failing "
+        "field's path is in the reasons. This counts as an action error for the breaker.",
+        "Have the agent send arguments that match the tool's JSON Schema.",
+    ),
+    "W-CON-002": _d(
+        "Arguments too large",
+        "The arguments exceed the size limits (string length, list length, depth).",
+        "Send smaller arguments, or raise the tool's limits if they are too tight.",
+    ),
+    "W-LOOP-001": _d(
+        "Loop detected",
+        "The agent proposed the same tool with the same arguments more often in one run "
+        "than `loop_detection.max_identical_calls` allows. The run stops.",
+        "Read the escalation: the agent is stuck; fix the prompt, tool output or task.",
+    ),
+    "W-BUD-001": _d(
+        "Tool-call budget spent",
+        "The run would exceed `budgets.max_tool_calls`.",
+        "The run stops and escalates; raise the budget if the task needs more calls.",
+    ),
+    "W-BUD-002": _d(
+        "Spend budget exceeded",
+        "The run would exceed `budgets.max_usd_per_task`.",
+        "The run stops and escalates; raise the budget or route to a cheaper model.",
+    ),
+    "W-BUD-003": _d(
+        "Token budget exceeded",
+        "The run would exceed `budgets.max_tokens`.",
+        "The run stops and escalates; trim the context or raise the budget.",
+    ),
+    "W-BUD-004": _d(
+        "Wall-time budget exceeded",
+        "The run has been going longer than `budgets.max_wall_seconds`.",
+        "The run stops and escalates.",
+    ),
+    "W-POL-101": _d(
+        "Denied by a rule",
+        "A policy rule with a `deny` outcome matched the call.",
+        "The reason and the rule's file:line are in the decision.",
+    ),
+    "W-POL-102": _d(
+        "No rule matched",
+        "Warden fails closed: no rule in any policy that covers this tool matched.",
+        "Add a rule that allows the case if it should be allowed; "
+        "`warden policy explain` shows every rule considered.",
+    ),
+    "W-POL-103": _d(
+        "Condition could not be evaluated",
+        "A condition refers to a name the call does not supply (not an argument, a "
+        "context value or a fact), or compares values of incompatible types.",
+        "Supply the value in the call's context or register a fact provider for it; "
+        "`warden policy explain` shows the failing rule.",
+    ),
+    "W-POL-104": _d(
+        "Fact provider failed",
+        "A fact provider raised an error or did not answer within its timeout; the "
+        "decision fails closed.",
+        "Check the provider's backend; see its error in the reasons.",
+    ),
+    "W-BRK-001": _d(
+        "Circuit breaker open",
+        "The agent's action error rate went over `circuit_breakers.action_error_rate_max` "
+        "within the window; writes are demoted to suggestions until a probe succeeds.",
+        "Find the failing tool; the breaker half-opens after its cooldown by itself.",
+    ),
+    "W-MODE-001": _d(
+        "Mode turns the write into a proposal",
+        "The agent's mode (draft_only or suggest_only, or a breaker demotion) records "
+        "writes as proposals instead of executing them.",
+        "A person carries the proposal out, or the agent's autonomy is raised.",
+    ),
+    "W-MODE-002": _d(
+        "Mode asks for approval",
+        "The agent runs in suggest_then_act: every allowed write waits for a person.",
+        "Approve or deny the request.",
+    ),
+    # --- misuse and faults ---------------------------------------------------------------
+    "W-TOOL-001": _e(
+        "Tool function has no argument model",
+        "@warden.tool needs the function's first parameter annotated with a pydantic model class.",
+        "Declare `def my_tool(args: MyArgs) -> ...` with `class MyArgs(BaseModel)`.",
+    ),
+    "W-TOOL-002": _e(
+        "Duplicate tool name",
+        "Two tools register under the same name.",
+        "Rename one of them with @warden.tool(name=...).",
+    ),
+    "W-TOOL-003": _e(
+        "Bad tool declaration",
+        "A tool's risk tier is unknown, a sensitive argument is not a field of its model, "
+        "or a limit is not positive.",
+        "Fix the @warden.tool arguments as the message says.",
+    ),
+    "W-GATE-001": _e(
+        "Gate misused",
+        "A gate method was called with values it cannot use (e.g. settling a reservation twice).",
+        "Follow the message.",
+    ),
+    "W-PTS-001": _e(
+        "Policy test file is wrong",
+        "A *_test.yaml file has a case without `expect`, an unknown outcome, or names a "
+        "policy file that does not exist.",
+        "Fix the case as the message says; see docs/how-to/test-policies.md.",
+    ),
+    "W-PTS-002": _e(
+        "No policy test ran",
+        "`warden policy test` found no *_test.yaml case. A green run that tested nothing "
+        "would hide a missing test.",
+        "Write a refunds_test.yaml beside refunds.yaml.",
+    ),
+    "W-STO-001": _e(
+        "State store unavailable",
+        "Warden could not read or write its state; decisions fail closed.",
+        "Check the store's health; nothing executes until it answers.",
+    ),
+}
+
+
+class WardenError(Exception):
+    """Base of every exception Warden raises on purpose."""
+
+    code: str
+    message: str
+    hint: str
+
+    def __init__(self, code: str, message: str, *, hint: str | None = None) -> None:
+        if code not in CODES:  # pragma: no cover - a bug in Warden itself
+            raise ValueError(f"unregistered error code {code}")
+        self.code = code
+        self.message = message
+        self.hint = hint if hint is not None else CODES[code].fix
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return f"{self.code}: {self.message}\n  fix: {self.hint}"
+
+
+class ConfigError(WardenError):
+    """A file a user wrote is wrong: names the file, the line and the field."""
+
+    file: str | None
+    line: int | None
+    field: str | None
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.field = field
+        super().__init__(code, message, hint=hint)
+
+    @property
+    def location(self) -> str:
+        if self.file is None:
+            return ""
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    def render(self) -> str:
+        where = f"{self.location}: " if self.file else ""
+        what = f"{self.field}: " if self.field else ""
+        return f"{where}{self.code}: {what}{self.message}\n  fix: {self.hint}"
+
+
+class ProjectError(ConfigError):
+    """warden.yaml is missing or wrong."""
+
+
+class ManifestError(ConfigError):
+    """An agent manifest is wrong."""
+
+
+class PolicyError(ConfigError):
+    """A policy file or one of its conditions is wrong."""
+
+
+class PolicyTestError(ConfigError):
+    """A policy test file is wrong, or no test ran."""
+
+
+class ToolDefinitionError(WardenError):
+    """A tool cannot be registered as declared."""
+
+
+class GateError(WardenError):
+    """The gate was used wrongly."""
+
+
+class StoreError(WardenError):
+    """State could not be read or written."""

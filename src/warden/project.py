@@ -1,0 +1,236 @@
+"""A Warden project: ``warden.yaml`` and everything it names.
+
+    project: support-desk
+    agents: [agents/]          # manifest files, or folders of them
+    tools: [refund_tools]      # Python modules (importable from the project folder)
+    facts: [refund_facts]      # optional: modules with @warden.fact providers
+    policies: [policies/]      # policy files, or folders of them
+
+Loading checks everything together: every tool a manifest allows is registered, every
+shorthand names a real argument, every policy names a known tool, and at least one
+policy exists (Warden refuses to start without one).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from warden.clock import Clock, FixedClock, IdSource
+from warden.errors import ManifestError, ProjectError
+from warden.facts import FactProvider, FactRegistry
+from warden.gate import Gate
+from warden.manifest import AgentManifest, parse_manifest, shorthand_policies
+from warden.policy.cases import CaseResult, PolicyCase, run_cases
+from warden.policy.evaluate import PolicySet
+from warden.policy.load import load_policies, policy_files
+from warden.policy.model import CompiledPolicy
+from warden.store.memory import MemoryStore
+from warden.store.protocol import StateStore
+from warden.tools.registry import ToolRegistry
+from warden.tools.spec import Tool
+from warden.yamlsource import YamlDoc, config_error_from_validation, load_yaml
+
+__all__ = ["PROJECT_FILE", "Project", "find_project_file", "load_project"]
+
+PROJECT_FILE = "warden.yaml"
+
+
+class _ProjectSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    project: str = Field(default="warden-project", min_length=1)
+    agents: list[str] = Field(min_length=1)
+    tools: list[str] = []
+    facts: list[str] = []
+    policies: list[str] = Field(min_length=1)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Project:
+    """Everything one warden.yaml names, loaded and checked together."""
+
+    name: str
+    root: Path
+    """The folder holding warden.yaml."""
+    file: Path
+    tools: ToolRegistry
+    agents: tuple[AgentManifest, ...]
+    policies: PolicySet
+    facts: FactRegistry
+    policy_paths: tuple[Path, ...]
+
+    def gate(
+        self,
+        *,
+        store: StateStore | None = None,
+        clock: Clock | None = None,
+        ids: IdSource | None = None,
+    ) -> Gate:
+        """A gate for this project (in-memory state unless a store is given)."""
+        return Gate(
+            policies=self.policies,
+            agents=self.agents,
+            tools=self.tools,
+            store=store,
+            facts=self.facts,
+            clock=clock,
+            ids=ids,
+        )
+
+    def agent(self, name: str) -> AgentManifest | None:
+        return next((a for a in self.agents if a.name == name), None)
+
+    def validate_args(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Arguments checked against the tool's strict contract (unknown tools pass as given)."""
+        t = self.tools.get(tool)
+        return t.model.model_validate(args).model_dump(mode="json") if t else args
+
+    def run_policy_cases(
+        self, cases: Sequence[PolicyCase], *, display: Callable[[Path], str] | None = None
+    ) -> list[CaseResult]:
+        """Run policy test cases with this project's tool contracts, and a fresh in-memory
+        gate (fixed clock) for each case that names an agent."""
+
+        def fresh_gate(_case: PolicyCase) -> Gate:
+            return self.gate(store=MemoryStore(), clock=FixedClock())
+
+        return run_cases(
+            cases, gate_factory=fresh_gate, validate_args=self.validate_args, display=display
+        )
+
+
+def find_project_file(start: Path | str = ".") -> Path:
+    """warden.yaml in `start` or the nearest folder above it (or `start` itself, if a file)."""
+    here = Path(start).resolve()
+    if here.is_file():
+        return here
+    for folder in (here, *here.parents):
+        candidate = folder / PROJECT_FILE
+        if candidate.is_file():
+            return candidate
+    raise ProjectError("W-PRJ-001", f"no {PROJECT_FILE} in {Path(start)} or any folder above it")
+
+
+def load_project(path: Path | str = ".") -> Project:
+    """Find, load and check a project. Raises a ConfigError subclass naming file and line."""
+    file = find_project_file(path)
+    root = file.parent
+    doc = load_yaml(file, display=PROJECT_FILE)
+    data = doc.mapping()
+    if data is None:
+        raise doc.error("W-CFG-004", "warden.yaml must be a mapping", cls=ProjectError)
+    try:
+        spec = _ProjectSpec.model_validate(data)
+    except ValidationError as exc:
+        raise config_error_from_validation(doc, exc, cls=ProjectError) from None
+
+    tools = ToolRegistry()
+    facts = FactRegistry()
+    for kind, names in (("tools", spec.tools), ("facts", spec.facts)):
+        for i, module_name in enumerate(names):
+            module = _import(root, module_name, doc, (kind, i))
+            for value in vars(module).values():
+                if isinstance(value, Tool):
+                    tools.add(value)
+                elif isinstance(value, FactProvider) and value.name not in facts:
+                    facts.add(value)
+
+    manifests = _load_manifests(root, spec.agents, doc)
+    fields = {t.name: t.field_names for t in tools}
+    derived: list[CompiledPolicy] = []
+    for m in manifests:
+        for tool_name in sorted(m.allowed_tools):
+            if tool_name not in tools:
+                raise ManifestError(
+                    "W-PRJ-003",
+                    f"agent {m.name!r} allows tool {tool_name!r}, which no listed module registers",
+                    file=m.file,
+                    line=m.doc.line_of(("agent", "permissions", "allowed_tools")),
+                    field="agent.permissions.allowed_tools",
+                )
+        derived.extend(shorthand_policies(m, fields=fields))
+
+    paths = tuple(root / p for p in spec.policies)
+    policies = load_policies(
+        paths,
+        root=root,
+        extra=derived,
+        extra_sources=[(m.file, m.doc.text) for m in manifests],
+    )
+    for p in policies.policies:
+        for name in sorted(p.tools or ()):
+            if name not in tools:
+                raise ProjectError(
+                    "W-PRJ-003",
+                    f"policy {p.id!r} names tool {name!r}, which no listed module registers",
+                    file=p.file,
+                    line=p.line,
+                )
+    return Project(
+        name=spec.project,
+        root=root,
+        file=file,
+        tools=tools,
+        agents=tuple(manifests),
+        policies=policies,
+        facts=facts,
+        policy_paths=paths,
+    )
+
+
+def _import(root: Path, name: str, doc: YamlDoc, loc: tuple[str | int, ...]) -> ModuleType:
+    root_str = str(root)
+    if root_str not in sys.path:
+        sys.path.insert(0, root_str)
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        origin = getattr(loaded, "__file__", None) or ""
+        if not Path(origin).resolve().is_relative_to(root.resolve()):
+            del sys.modules[name]  # a module of that name from another project
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:
+        raise doc.error(
+            "W-PRJ-002",
+            f"cannot import {name!r}: {type(exc).__name__}: {exc}",
+            loc,
+            cls=ProjectError,
+        ) from exc
+
+
+def _load_manifests(root: Path, entries: Sequence[str], doc: YamlDoc) -> list[AgentManifest]:
+    files: list[Path] = []
+    for i, entry in enumerate(entries):
+        path = root / entry
+        if path.is_dir():
+            files.extend(policy_files([path]))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise doc.error(
+                "W-CFG-001",
+                f"no such manifest file or folder: {entry}",
+                ("agents", i),
+                cls=ProjectError,
+            )
+    manifests: list[AgentManifest] = []
+    seen: dict[str, str] = {}
+    for f in files:
+        m = parse_manifest(load_yaml(f, display=f.relative_to(root).as_posix()))
+        if m.name in seen:
+            raise ManifestError(
+                "W-MAN-003",
+                f"agent {m.name!r} is declared twice (also in {seen[m.name]})",
+                file=m.file,
+                line=m.doc.line_of(("agent", "name")),
+            )
+        seen[m.name] = m.file
+        manifests.append(m)
+    return manifests

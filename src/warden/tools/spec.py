@@ -1,0 +1,253 @@
+"""A tool: a typed capability an agent may propose to call.
+
+`@warden.tool` wraps a function whose first parameter is annotated with a pydantic model.
+Warden validates arguments against a *strict* version of that model: no type coercion
+(``"50"`` is not ``50``), unknown fields rejected, strings and lists bounded in size.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, cast, get_type_hints
+
+from pydantic import BaseModel, ConfigDict
+
+from warden.errors import ToolDefinitionError
+
+__all__ = ["Limits", "RiskTier", "Tool", "ToolContext", "tool"]
+
+
+class RiskTier(StrEnum):
+    """How much harm a call can do; modes and policies key off it."""
+
+    READ = "read"
+    """Reads only; no side effect."""
+    DRAFT = "draft"
+    """Produces a draft a person may send (a reply, a PR description)."""
+    WRITE = "write"
+    """Changes a system inside tight bounds (tag a ticket, create a task)."""
+    HIGH_RISK = "high_risk"
+    """Moves money, writes to customers, changes entitlements."""
+    PROD_CONTROL = "prod_control"
+    """Deploys, infrastructure changes, secret rotation."""
+
+    @property
+    def writes(self) -> bool:
+        """True for tiers that change the world (write and above)."""
+        return self in _WRITE_TIERS
+
+
+_WRITE_TIERS = frozenset({RiskTier.WRITE, RiskTier.HIGH_RISK, RiskTier.PROD_CONTROL})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Limits:
+    """Size limits on a call's arguments, checked before the model validates them."""
+
+    max_string_length: int = 10_000
+    """Longest string anywhere in the arguments."""
+    max_list_length: int = 1_000
+    """Most items in any list or object."""
+    max_depth: int = 16
+    """Deepest nesting of lists and objects."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ToolContext:
+    """What a tool receives beside its arguments when Warden executes it."""
+
+    run_id: str
+    """The run (and trace) this call belongs to."""
+    agent: str
+    """The agent that proposed the call."""
+    idempotency_key: str
+    """Pass it to the backend so it can deduplicate retries."""
+    dry_run: bool = False
+    """True when the call is a plan, not an effect."""
+
+
+Hook = Callable[..., Any]
+
+
+@dataclass(kw_only=True, slots=True, eq=False)
+class Tool:
+    """A registered capability. Call it like the function it wraps."""
+
+    name: str
+    """Unique name the model uses to call it."""
+    description: str
+    """What the model is told the tool does (the function's docstring by default)."""
+    fn: Callable[..., Any]
+    """The function that does the work."""
+    model: type[BaseModel]
+    """The strict argument model Warden validates against."""
+    user_model: type[BaseModel]
+    """The model as the user declared it (what `fn` expects)."""
+    risk: RiskTier
+    """Risk tier."""
+    sensitive: frozenset[str] = frozenset()
+    """Arguments that must come from trusted input (payee, recipient, URL ...)."""
+    timeout_s: float = 30.0
+    """Seconds an execution may take before it counts as failed."""
+    retries: int = 0
+    """How many times a failed execution is retried (with the same idempotency key)."""
+    cache_ttl_s: float | None = None
+    """For read tools: how long a result may be reused."""
+    trusted_output: bool = True
+    """False for tools whose output is untrusted text (a mailbox, a web page)."""
+    limits: Limits = field(default_factory=Limits)
+    """Argument size limits."""
+    dry_run_fn: Hook | None = None
+    compensate_fn: Hook | None = None
+    reconcile_fn: Hook | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    # hooks can be given to @warden.tool or attached afterwards with these decorators
+    def dry_run(self, fn: Hook) -> Hook:
+        """Attach the dry-run hook: same arguments, returns the planned change (a diff)."""
+        self.dry_run_fn = fn
+        return fn
+
+    def compensate(self, fn: Hook) -> Hook:
+        """Attach the hook that undoes a completed call."""
+        self.compensate_fn = fn
+        return fn
+
+    def reconcile(self, fn: Hook) -> Hook:
+        """Attach the hook that finds out whether an interrupted call took effect."""
+        self.reconcile_fn = fn
+        return fn
+
+    def json_schema(self) -> dict[str, Any]:
+        """JSON Schema of the arguments (``additionalProperties: false``)."""
+        return self.model.model_json_schema()
+
+    @property
+    def field_names(self) -> frozenset[str]:
+        return frozenset(self.model.model_fields)
+
+
+def _strict_model(model: type[BaseModel], limits: Limits) -> type[BaseModel]:
+    """A subclass of `model` that coerces nothing, forbids unknown fields and bounds strings."""
+    config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        str_max_length=limits.max_string_length,
+        allow_inf_nan=False,
+    )
+    existing = dict(model.model_config)
+    if (
+        existing.get("strict")
+        and existing.get("extra") == "forbid"
+        and existing.get("str_max_length")
+        and existing.get("allow_inf_nan") is False
+    ):
+        return model
+    derived = type(
+        model.__name__, (model,), {"model_config": config, "__module__": model.__module__}
+    )
+    return cast(type[BaseModel], derived)
+
+
+def _argument_model(fn: Callable[..., Any]) -> type[BaseModel]:
+    params = list(inspect.signature(fn).parameters.values())
+    if not params:
+        raise ToolDefinitionError("W-TOOL-001", f"tool {fn.__name__!r} takes no arguments")
+    try:
+        hints = get_type_hints(fn)
+    except Exception as exc:  # a forward reference that cannot be resolved
+        raise ToolDefinitionError(
+            "W-TOOL-001", f"cannot resolve the annotations of {fn.__name__!r}: {exc}"
+        ) from exc
+    annotation = hints.get(params[0].name)
+    if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        raise ToolDefinitionError(
+            "W-TOOL-001",
+            f"the first parameter of {fn.__name__!r} must be annotated with a pydantic model",
+        )
+    return annotation
+
+
+def tool(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    risk: RiskTier | str = RiskTier.READ,
+    description: str | None = None,
+    sensitive: Iterable[str] = (),
+    timeout_s: float = 30.0,
+    retries: int = 0,
+    cache_ttl_s: float | None = None,
+    trusted_output: bool = True,
+    limits: Limits | None = None,
+    dry_run: Hook | None = None,
+    compensate: Hook | None = None,
+    reconcile: Hook | None = None,
+) -> Any:
+    """Declare a tool. Use bare (``@warden.tool``) or with options (``@warden.tool(risk=...)``).
+
+    The function's first parameter must be annotated with a pydantic model; that model,
+    made strict, is the tool's contract.
+    """
+
+    def wrap(f: Callable[..., Any]) -> Tool:
+        try:
+            tier = RiskTier(risk)
+        except ValueError:
+            tiers = ", ".join(t.value for t in RiskTier)
+            raise ToolDefinitionError(
+                "W-TOOL-003", f"tool {f.__name__!r}: unknown risk tier {risk!r} (use {tiers})"
+            ) from None
+        if timeout_s <= 0 or retries < 0 or (cache_ttl_s is not None and cache_ttl_s < 0):
+            raise ToolDefinitionError(
+                "W-TOOL-003",
+                f"tool {f.__name__!r}: timeout must be positive; retries and cache TTL "
+                "cannot be negative",
+            )
+        user_model = _argument_model(f)
+        lim = limits or Limits()
+        model = _strict_model(user_model, lim)
+        sens = frozenset(sensitive)
+        unknown = sens - frozenset(model.model_fields)
+        if unknown:
+            raise ToolDefinitionError(
+                "W-TOOL-003",
+                f"tool {f.__name__!r}: sensitive argument(s) {sorted(unknown)} are not fields "
+                f"of {user_model.__name__}",
+            )
+        if cache_ttl_s is not None and tier is not RiskTier.READ:
+            raise ToolDefinitionError(
+                "W-TOOL-003", f"tool {f.__name__!r}: only read tools may cache results"
+            )
+        doc = description if description is not None else inspect.getdoc(f) or ""
+        return Tool(
+            name=name or f.__name__,
+            description=doc.strip(),
+            fn=f,
+            model=model,
+            user_model=user_model,
+            risk=tier,
+            sensitive=sens,
+            timeout_s=timeout_s,
+            retries=retries,
+            cache_ttl_s=cache_ttl_s,
+            trusted_output=trusted_output,
+            limits=lim,
+            dry_run_fn=dry_run,
+            compensate_fn=compensate,
+            reconcile_fn=reconcile,
+        )
+
+    if fn is not None:
+        return wrap(fn)
+    return wrap
+
+
+def tools_in(namespace: Mapping[str, Any]) -> list[Tool]:
+    """The tools defined in a module's namespace, in definition order."""
+    return [v for v in namespace.values() if isinstance(v, Tool)]
