@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
-from warden.cli.main import cli, project_option
+from warden.cli.main import cli, console, project_option
 from warden.project import load_project
 
 
@@ -19,7 +18,7 @@ def check(project: Path) -> None:
     Exits 0 when everything loads, 2 with the file, line and fix of the first problem.
     """
     p = load_project(project)
-    out = Console(highlight=False)
+    out = console()
     out.print(f"[bold green]ok[/] project [bold]{p.name}[/] ({p.file})", markup=True)
     table = Table(box=None, show_header=True, pad_edge=False)
     table.add_column("agent")

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from warden.cli.main import cli
+from warden.cli.main import cli, console
 from warden.cli.policy import outcome_text
 from warden.clock import CountingIds, FixedClock
 from warden.decision import Decision
@@ -281,7 +280,7 @@ def demo(project: Path | None) -> None:
     """
     path = project or example_project()
     results = run_scenarios(path)
-    out = Console(highlight=False)
+    out = console()
     out.print(
         f"[bold]Warden demo[/]: the seeds' refund examples through the gate ({path})\n", markup=True
     )

@@ -23,6 +23,12 @@ __all__ = ["cli", "main"]
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def console() -> Console:
+    """Where commands print: no syntax highlighting, long lines kept whole, and a wide
+    layout when the output is not a terminal (a pipe, a file, CI logs)."""
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+
+
 def render_error(exc: WardenError) -> None:
     where = f"[bold]{exc.location}[/]: " if isinstance(exc, ConfigError) and exc.file else ""
     field = f"[cyan]{exc.field}[/]: " if isinstance(exc, ConfigError) and exc.field else ""

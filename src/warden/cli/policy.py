@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
 
-from warden.cli.main import cli, project_option
+from warden.cli.main import cli, console, project_option
 from warden.clock import FixedClock
 from warden.errors import ProjectError
 from warden.history import HistoryView
@@ -88,7 +87,7 @@ def _shown(path: Path, root: Path) -> str:
 
 
 def _report(results: list[CaseResult], verbose: bool) -> None:
-    out = Console(highlight=False)
+    out = console()
     for r in results:
         c = r.case
         if r.passed and not verbose:
@@ -191,7 +190,7 @@ def explain(
         now=NowView(ts),
         history=HistoryView([], run_id="explain", tool=tool, now=ts),
     )
-    out = Console(highlight=False)
+    out = console()
     out.print(f"[bold]{escape(tool)}[/] {escape(json.dumps(args_d))}", markup=True)
     if not result.policies:
         out.print("[red]no policy covers this tool[/]", markup=True)

@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from warden.cli.main import cli, project_option
+from warden.cli.main import cli, console, project_option
 from warden.project import load_project
 
 
@@ -43,7 +42,7 @@ def list_tools(project: Path) -> None:
             ", ".join(sorted(t.sensitive)) or "-",
             ", ".join(hooks) or "-",
         )
-    Console(highlight=False).print(table)
+    console().print(table)
 
 
 @tools.command("schema")

@@ -154,12 +154,21 @@ def _strict_model(model: type[BaseModel], limits: Limits) -> type[BaseModel]:
     return cast(type[BaseModel], derived)
 
 
-def _argument_model(fn: Callable[..., Any]) -> type[BaseModel]:
+def _caller_locals(depth: int) -> dict[str, Any]:
+    """The local names of the frame `depth` levels up: where the decorator was applied."""
+    frame = inspect.currentframe()
+    for _ in range(depth):
+        frame = frame.f_back if frame is not None else None
+    return dict(frame.f_locals) if frame is not None else {}
+
+
+def _argument_model(fn: Callable[..., Any], localns: Mapping[str, Any]) -> type[BaseModel]:
     params = list(inspect.signature(fn).parameters.values())
     if not params:
         raise ToolDefinitionError("W-TOOL-001", f"tool {fn.__name__!r} takes no arguments")
     try:
-        hints = get_type_hints(fn)
+        # localns: a model class defined in the same function as the tool (string annotations)
+        hints = get_type_hints(fn, localns=dict(localns))
     except Exception as exc:  # a forward reference that cannot be resolved
         raise ToolDefinitionError(
             "W-TOOL-001", f"cannot resolve the annotations of {fn.__name__!r}: {exc}"
@@ -195,7 +204,7 @@ def tool(
     made strict, is the tool's contract.
     """
 
-    def wrap(f: Callable[..., Any]) -> Tool:
+    def wrap(f: Callable[..., Any], depth: int = 1) -> Tool:
         try:
             tier = RiskTier(risk)
         except ValueError:
@@ -209,7 +218,7 @@ def tool(
                 f"tool {f.__name__!r}: timeout must be positive; retries and cache TTL "
                 "cannot be negative",
             )
-        user_model = _argument_model(f)
+        user_model = _argument_model(f, _caller_locals(depth + 1))
         lim = limits or Limits()
         model = _strict_model(user_model, lim)
         sens = frozenset(sensitive)
@@ -244,7 +253,7 @@ def tool(
         )
 
     if fn is not None:
-        return wrap(fn)
+        return wrap(fn, depth=2)
     return wrap
 
 
