@@ -15,6 +15,10 @@ Encoding (Cedar has no rule order and only two decisions):
   decision's reasons, read back through their ``@id``) say deny if any has
   ``@outcome("deny")``, else needs_approval if any forbid fired, else deny (no match).
 
+Errors: Cedar skips a policy whose condition fails to evaluate (for a ``forbid``, that
+fails open); here any evaluation error stops the benchmark instead, and the workload
+never causes one.
+
 Numbers: Cedar has only integers, so amounts travel as whole cents (exact: every amount
 is a multiple of $0.25); the conversion is part of the timed work. The context is a flat
 record (measured faster than nested records). All requests of a pass go through one
@@ -26,11 +30,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import cedarpy
 
-from bench.requests import AGENT, Request
+from bench.workload import AGENT, Request
 
 __all__ = ["CEDAR_FILES", "CedarEngine", "cedar_policies"]
 
@@ -42,9 +46,21 @@ CEDAR_FILES: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
         'resource == Tool::"create_refund"',
         (
             ("R01-refund-chargeback", DENY, "context.chargeback_last_180d"),
-            ("R02-refund-sanctioned-region", DENY, '["KP", "IR", "SY", "CU"].contains(context.region)'),
-            ("R03-refund-over-order-total", DENY, "context.amount_cents > context.order_total_cents"),
-            ("R04-refund-free-tier", DENY, 'context.customer_tier == "free" && context.amount_cents > 2000'),
+            (
+                "R02-refund-sanctioned-region",
+                DENY,
+                '["KP", "IR", "SY", "CU"].contains(context.region)',
+            ),
+            (
+                "R03-refund-over-order-total",
+                DENY,
+                "context.amount_cents > context.order_total_cents",
+            ),
+            (
+                "R04-refund-free-tier",
+                DENY,
+                'context.customer_tier == "free" && context.amount_cents > 2000',
+            ),
             ("R05-refund-long-run", APPROVAL, "context.run_calls >= 8"),
             ("R06-refund-small", ALLOW, "context.amount_cents <= 5000"),
             (
@@ -75,7 +91,11 @@ CEDAR_FILES: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
                 APPROVAL,
                 "context.refunded_last_30d_cents + context.amount_cents > 150000",
             ),
-            ("R13-risk-elevated", APPROVAL, 'context.fraud_score >= 60 && context.channel != "phone"'),
+            (
+                "R13-risk-elevated",
+                APPROVAL,
+                'context.fraud_score >= 60 && context.channel != "phone"',
+            ),
             (
                 "R14-risk-regional",
                 APPROVAL,
@@ -89,8 +109,16 @@ CEDAR_FILES: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
         (
             ("R16-credit-cap", DENY, "context.amount_cents > 25000"),
             ("R17-credit-run-calls", DENY, "context.run_calls + 1 > 10"),
-            ("R18-credit-free-tier", DENY, 'context.customer_tier == "free" && context.amount_cents > 1000'),
-            ("R19-credit-small", ALLOW, "context.amount_cents <= 2500 && context.expires_days <= 90"),
+            (
+                "R18-credit-free-tier",
+                DENY,
+                'context.customer_tier == "free" && context.amount_cents > 1000',
+            ),
+            (
+                "R19-credit-small",
+                ALLOW,
+                "context.amount_cents <= 2500 && context.expires_days <= 90",
+            ),
             (
                 "R20-credit-ltv",
                 ALLOW,
@@ -106,7 +134,7 @@ CEDAR_FILES: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
     ),
 )
 
-ENTITIES = [
+ENTITIES: list[dict[str, Any]] = [
     {"uid": {"type": "Agent", "id": AGENT}, "attrs": {}, "parents": []},
     {"uid": {"type": "ToolGroup", "id": "refund_risk"}, "attrs": {}, "parents": []},
     *(
@@ -120,12 +148,12 @@ ENTITIES = [
 ]
 
 # argument and fact values in USD, sent to Cedar as whole cents under these names
-_CENTS = {
-    "amount_usd": "amount_cents",
-    "order_total_usd": "order_total_cents",
-    "refunded_last_30d_usd": "refunded_last_30d_cents",
-    "lifetime_value_usd": "lifetime_value_cents",
-}
+_CENTS = (
+    ("amount_usd", "amount_cents"),
+    ("order_total_usd", "order_total_cents"),
+    ("refunded_last_30d_usd", "refunded_last_30d_cents"),
+    ("lifetime_value_usd", "lifetime_value_cents"),
+)
 
 
 def cedar_policies() -> str:
@@ -145,15 +173,10 @@ def cedar_policies() -> str:
 
 def cedar_context(r: Request) -> dict[str, Any]:
     """The request's values as one flat Cedar record (USD amounts in whole cents)."""
-    ctx: dict[str, Any] = {}
-    for source in (r.facts, r.context, r.args):
-        for key, value in source.items():
-            cents = _CENTS.get(key)
-            if cents is None:
-                ctx[key] = value
-            else:
-                ctx[cents] = round(value * 100)
-    ctx["run_calls"] = r.run_calls
+    ctx = {**r.facts, **r.context, **r.args, "run_calls": r.run_calls}
+    for usd, cents in _CENTS:
+        if usd in ctx:
+            ctx[cents] = round(ctx.pop(usd) * 100)
     return ctx
 
 
@@ -164,7 +187,7 @@ class CedarEngine:
 
     def __init__(self) -> None:
         self.policies = cedarpy.PolicySet.from_str(cedar_policies())
-        self.entities = cedarpy.Entities.from_json_str(json.dumps(ENTITIES))
+        self.entities = cedarpy.Entities.from_json_str(json.dumps(ENTITIES))  # pyright: ignore[reportUnknownMemberType]
         self.outcomes = {rule_id: o for _, rules in CEDAR_FILES for rule_id, o, _ in rules}
         self._principal = {"type": "Agent", "id": AGENT}
         self._action = {"type": "Action", "id": "call"}
@@ -183,7 +206,8 @@ class CedarEngine:
         diagnostics = result.diagnostics
         if diagnostics.errors or result.decision is not cedarpy.Decision.Deny:
             raise RuntimeError(f"cedar could not decide: {diagnostics.errors}")
-        fired = {self.outcomes[i] for i in diagnostics.id_annotations_by_reason.values()}
+        ids = cast(dict[str, str], diagnostics.id_annotations_by_reason)  # pyright: ignore[reportUnknownMemberType]
+        fired = {self.outcomes[i] for i in ids.values()}
         return APPROVAL if fired == {APPROVAL} else DENY
 
     def decide(self, r: Request) -> str:
@@ -193,6 +217,5 @@ class CedarEngine:
     def decide_all(self, requests: Sequence[Request]) -> list[str]:
         """Outcomes for every request, in order, from one batch call."""
         batch = [self._request(r) for r in requests]
-        results = cedarpy.is_authorized_batch(batch, self.policies, self.entities)
+        results = cedarpy.is_authorized_batch(batch, self.policies, self.entities)  # pyright: ignore[reportUnknownMemberType]
         return [self._outcome(res) for res in results]
-

@@ -19,15 +19,14 @@ Numbers: CEL compares int with double; every amount is a double, as in the reque
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import re
 from typing import Literal
 
 import cel
 
-from bench.requests import Request
+from bench.workload import Request
 
 __all__ = ["CEL_FILES", "CelEngine"]
 
@@ -160,10 +159,9 @@ class CelEngine:
             for tool in tools:
                 by_tool.setdefault(tool, []).append(compiled)
         self._by_tool = {tool: tuple(ps) for tool, ps in by_tool.items()}
-        self.rule_ids = [rule_id for _, _, rules in CEL_FILES for rule_id, _, _ in rules]
 
     def decide(self, r: Request) -> str:
-        """The outcome for one request."""
+        """The outcome for one request; an expression that cannot be evaluated denies."""
         programs = self._by_tool.get(r.tool)
         if not programs:
             return DENY
@@ -179,7 +177,10 @@ class CelEngine:
         ctx = cel.Context(variables=variables)
         best = -1
         for p in programs:
-            index = p.program.execute(ctx)
+            try:
+                index: int = p.program.execute(ctx)
+            except (RuntimeError, TypeError, ValueError):  # fail closed, as Warden does
+                return DENY
             if index < 0:
                 continue
             outcome = p.outcomes[index]

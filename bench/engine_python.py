@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bench.requests import Request
+from bench.workload import Request
 
 __all__ = ["PythonEngine", "decide"]
 
@@ -79,16 +79,19 @@ def _credits(a: Map, c: Map, f: Map, calls: int) -> str | None:
 
 
 def decide(tool: str, args: Map, context: Map, facts: Map, run_calls: int) -> str:
-    """The outcome for one call of `tool`."""
-    if tool == "create_refund":
-        first = _refunds(args, context, facts, run_calls)
-    elif tool == "issue_credit":
-        first = _credits(args, context, facts, run_calls)
-    else:
+    """The outcome for one call of `tool`; a value that cannot be read fails closed."""
+    try:
+        if tool == "create_refund":
+            first = _refunds(args, context, facts, run_calls)
+        elif tool == "issue_credit":
+            first = _credits(args, context, facts, run_calls)
+        else:
+            return DENY
+        if first == DENY:
+            return DENY
+        second = _risk(args, context, facts)
+    except Exception:  # like Warden: a missing name or a type mismatch denies
         return DENY
-    if first == DENY:
-        return DENY
-    second = _risk(args, context, facts)
     if second == DENY:
         return DENY
     if first == APPROVAL or second == APPROVAL:

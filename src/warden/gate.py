@@ -38,7 +38,7 @@ from warden.facts import FactRegistry, FactView
 from warden.history import ActionRecord, HistoryView
 from warden.manifest import AgentManifest
 from warden.modes import Mode
-from warden.policy.evaluate import AgentView, NowView, PolicySet, RunView
+from warden.policy.evaluate import AgentView, NowView, PlanTable, PolicySet
 from warden.store.memory import MemoryStore
 from warden.store.protocol import StateStore
 from warden.tools.registry import ToolRegistry
@@ -77,6 +77,7 @@ class ToolCall:
 class _Agent:
     manifest: AgentManifest
     view: AgentView
+    plans: PlanTable
 
 
 class Gate:
@@ -105,6 +106,7 @@ class Gate:
         for m in agents:
             self._agents[m.name] = _Agent(
                 manifest=m,
+                plans=policies.plans(m.name),
                 view=AgentView(
                     name=m.name,
                     version=m.version,
@@ -215,27 +217,37 @@ class Gate:
                 mode = Mode.SUGGEST_ONLY
                 breaker_note = f"circuit breaker {phase.value}: writes are demoted to suggestions"
 
-        # 7. policy
-        ledger = store.ledger(call.run_id)
-        run = RunView(
-            id=call.run_id,
-            calls=ledger.calls - 1 if ledger else 0,
-            spend=ledger.usd - call.estimated_usd if ledger else 0.0,
-            tokens=ledger.tokens - call.estimated_tokens if ledger else 0,
-            elapsed=now - ledger.started_at if ledger else 0.0,
+        # 7. policy (the views a plan's conditions never read are not built)
+        plan = agent.plans[call.tool]
+        run = None
+        if plan.uses_run:  # a RunView's fields, as a plain tuple
+            ledger = store.ledger(call.run_id)
+            run = (
+                (
+                    call.run_id,
+                    ledger.calls - 1,
+                    ledger.usd - call.estimated_usd,
+                    ledger.tokens - call.estimated_tokens,
+                    now - ledger.started_at,
+                    False,
+                )
+                if ledger is not None
+                else (call.run_id, 0, 0.0, 0, 0.0, False)
+            )
+        facts = FactView(self.facts, call, args, store, call.facts) if plan.uses_facts else _EMPTY
+        history = (
+            HistoryView(store.history(call.agent), run_id=call.run_id, tool=call.tool, now=now)
+            if plan.uses_history
+            else None
         )
-        facts = FactView(self.facts, call, args, store, call.facts)
-        result = self.policies.evaluate(
-            call.tool,
-            args=args,
-            agent=agent.view,
-            run=run,
-            context=call.context,
-            facts=facts,
-            now=NowView(now),
-            history=HistoryView(
-                store.history(call.agent), run_id=call.run_id, tool=call.tool, now=now
-            ),
+        result = plan.decide(
+            args,
+            call.context,
+            facts,
+            agent.view,
+            run,
+            NowView(now) if plan.uses_now else None,
+            history,
         )
 
         # 8. mode and autonomy

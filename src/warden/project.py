@@ -163,6 +163,7 @@ def load_project(path: Path | str = ".") -> Project:
         root=root,
         extra=derived,
         extra_sources=[(m.file, m.doc.text) for m in manifests],
+        fields=fields,
     )
     for p in policies.policies:
         for name in sorted(p.tools or ()):

@@ -7,7 +7,9 @@ the rule with its file:line.
 
 from __future__ import annotations
 
+import shutil
 import statistics
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -312,13 +314,30 @@ def demo(project: Path | None) -> None:
     first_rev = results[0][1].policy_revision
     out.print(f"[dim]policy revision {first_rev}[/]", markup=True)
     out.print("\nNext, try:", markup=True)
-    shown = path if project else Path("examples/refunds")
+    shown = path if project else _relative(path)
+    exe = _command_name()
     for cmd in (
-        f"warden check -p {shown}",
-        f"warden policy test -p {shown} -v",
-        f"warden policy explain -p {shown} -t create_refund --agent support_refund_agent "
+        f"{exe} check -p {shown}",
+        f"{exe} policy test -p {shown} -v",
+        f"{exe} policy explain -p {shown} -t create_refund --agent support_refund_agent "
         '--args \'{"order_id": "ord_123456", "amount_usd": 75.0, "reason": "late"}\' '
         '--context \'{"customer_tier": "standard", "customer_id": "cus_1"}\' --ask-providers',
-        f"warden tools schema -p {shown} --format anthropic",
+        f"{exe} tools schema -p {shown} --format anthropic",
     ):
         out.print(f"  [bold]{escape(cmd)}[/]", markup=True)
+
+
+def _relative(path: Path) -> Path:
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def _command_name() -> str:
+    """`warden` when it is on PATH, else the path a user can type (e.g. .venv/bin/warden)."""
+    here = Path(sys.argv[0]).resolve()
+    found = shutil.which("warden")
+    if found is not None and Path(found).resolve() == here:
+        return "warden"
+    return str(_relative(here)) if here.name == "warden" else "warden"

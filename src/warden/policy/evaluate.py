@@ -13,19 +13,22 @@ Semantics (DESIGN.md, "Policies"):
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from warden.decision import ApprovalRequirement, Outcome, RuleRef
+from warden.decision import ApprovalRequirement, Outcome
 from warden.facts import FactError, FactView
 from warden.history import HistoryView
 from warden.policy.model import CompiledPolicy, Rule
+from warden.policy.plan import Plan, PolicyResult, build_plan
 
 __all__ = [
     "AgentView",
     "NowView",
+    "Plan",
     "PolicyResult",
     "PolicySet",
     "RunView",
@@ -74,32 +77,24 @@ class AgentView:
         self.tags = tuple(tags)
 
 
-class RunView:
-    """``run`` in a condition: the run's figures when the call was proposed."""
+class RunView(NamedTuple):
+    """``run`` in a condition: the run's figures when the call was proposed.
 
-    __slots__ = ("calls", "elapsed", "id", "spend", "tainted", "tokens")
+    A tuple, so the gate can pass ``(id, calls, spend, tokens, elapsed, tainted)`` without
+    building an object; conditions read it by index (``run.calls`` compiles to ``run[1]``).
+    """
 
-    def __init__(
-        self,
-        *,
-        id: str,
-        calls: int = 0,
-        spend: float = 0.0,
-        tokens: int = 0,
-        elapsed: float = 0.0,
-        tainted: bool = False,
-    ) -> None:
-        self.id = id
-        self.calls = calls
-        """Tool calls so far (settled and reserved), not counting this one."""
-        self.spend = spend
-        """USD spent so far."""
-        self.tokens = tokens
-        """Model tokens used so far."""
-        self.elapsed = elapsed
-        """Seconds since the run's first call."""
-        self.tainted = tainted
-        """True once untrusted content entered the run's context."""
+    id: str
+    calls: int = 0
+    """Tool calls so far (settled and reserved), not counting this one."""
+    spend: float = 0.0
+    """USD spent so far."""
+    tokens: int = 0
+    """Model tokens used so far."""
+    elapsed: float = 0.0
+    """Seconds since the run's first call."""
+    tainted: bool = False
+    """True once untrusted content entered the run's context."""
 
 
 class NowView:
@@ -138,35 +133,44 @@ class NowView:
         return self._at().isoformat()
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class PolicyResult:
-    """What the policy stage says about one call."""
+class PlanTable(dict[str, Plan]):
+    """One agent's compiled plans by tool name; a missing tool is compiled on first read."""
 
-    outcome: Outcome
-    code: str | None
-    reasons: tuple[str, ...]
-    rules: tuple[RuleRef, ...]
-    approval: ApprovalRequirement | None = None
-    redact_fields: frozenset[str] = frozenset()
+    def __init__(self, policies: PolicySet, agent: str) -> None:
+        super().__init__()
+        self._policies = policies
+        self._agent = agent
+        self._lock = threading.Lock()
 
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _Covering:
-    policies: tuple[CompiledPolicy, ...]
-    static_redact: frozenset[str]
-    has_redact_rules: bool
+    def __missing__(self, tool: str) -> Plan:
+        with self._lock:
+            found = self.get(tool)  # another thread may have built it meanwhile
+            if found is None:
+                found = self[tool] = self._policies.build(tool, self._agent)
+            return found
 
 
 class PolicySet:
-    """The loaded policies, identified by `revision` (a content hash)."""
+    """The loaded policies, identified by `revision` (a content hash).
+
+    `fields` maps tool names to their argument names; with it, plans resolve a bare name
+    that is an argument without looking anywhere else.
+    """
 
     def __init__(
-        self, policies: Sequence[CompiledPolicy], *, revision: str, sources: Sequence[str] = ()
+        self,
+        policies: Sequence[CompiledPolicy],
+        *,
+        revision: str,
+        sources: Sequence[str] = (),
+        fields: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self.policies = tuple(policies)
         self.revision = revision
         self.sources = tuple(sources)
-        self._covering: dict[tuple[str, str], _Covering] = {}
+        self.fields = dict(fields) if fields is not None else None
+        self._tables: dict[str, PlanTable] = {}
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.policies)
@@ -176,20 +180,35 @@ class PolicySet:
         return sum(len(p.rules) + len(p.redact_rules) for p in self.policies)
 
     def covering(self, tool: str, agent: str) -> tuple[CompiledPolicy, ...]:
-        return self._cover(tool, agent).policies
+        return self.plan(tool, agent).policies
 
-    def _cover(self, tool: str, agent: str) -> _Covering:
-        key = (tool, agent)
-        found = self._covering.get(key)
-        if found is None:
-            ps = tuple(p for p in self.policies if p.covers(tool, agent))
-            found = _Covering(
-                policies=ps,
-                static_redact=frozenset[str]().union(*(p.log.redact_fields for p in ps)),
-                has_redact_rules=any(p.redact_rules for p in ps),
-            )
-            self._covering[key] = found
-        return found
+    def plan(self, tool: str, agent: str) -> Plan:
+        """The compiled decision for `tool` called by `agent` (built once, then cached)."""
+        return self.plans(agent)[tool]
+
+    def plans(self, agent: str) -> PlanTable:
+        """`agent`'s plans by tool: ``table[tool]`` compiles on first use, then is a dict read.
+
+        Hot paths keep the table (the gate keeps one per agent) and index it per call.
+        """
+        table = self._tables.get(agent)
+        if table is None:
+            with self._lock:
+                table = self._tables.setdefault(agent, PlanTable(self, agent))
+        return table
+
+    def build(self, tool: str, agent: str) -> Plan:
+        """Compile the plan for (tool, agent) afresh; `plans` caches what this returns."""
+        covering = [p for p in self.policies if p.covers(tool, agent)]
+        fields = self.fields.get(tool) if self.fields is not None else None
+        return build_plan(
+            tool,
+            covering,
+            fields,
+            on_error=_evaluate_slow,
+            on_fact_error=_fact_failed,
+            redact=_add_redactions,
+        )
 
     def evaluate(
         self,
@@ -197,87 +216,106 @@ class PolicySet:
         *,
         args: Mapping[str, Any],
         agent: AgentView,
-        run: RunView,
+        run: RunView | None,
         context: Mapping[str, Any],
         facts: FactView | Mapping[str, Any],
-        now: NowView,
-        history: HistoryView,
+        now: NowView | None,
+        history: HistoryView | None,
     ) -> PolicyResult:
-        cover = self._cover(tool, agent.name)
-        if not cover.policies:
+        """Decide the policy stage for one call (views the plan does not use may be None).
+
+        Hot paths call ``plan(tool, agent).decide(...)`` directly, as the gate does.
+        """
+        return self.plan(tool, agent.name).decide(args, context, facts, agent, run, now, history)
+
+
+def _fact_failed(exc: Exception, redact: frozenset[str]) -> PolicyResult:
+    return PolicyResult(
+        outcome=Outcome.DENY,
+        code="W-POL-104",
+        reasons=(f"fact provider failed: {exc}",),
+        rules=(),
+        redact_fields=redact,
+    )
+
+
+def _add_redactions(
+    result: PolicyResult, rules: Sequence[Rule], call: tuple[Any, ...]
+) -> PolicyResult:
+    args, context, facts, agent, run, now, history = call
+    extra = _redactions(
+        rules, (Scope(args, context, facts), args, agent, run, context, facts, now, history)
+    )
+    if extra - result.redact_fields:
+        return replace(result, redact_fields=result.redact_fields | extra)
+    return result
+
+
+def _evaluate_slow(
+    policies: Sequence[CompiledPolicy], redact: frozenset[str], plan_call: tuple[Any, ...]
+) -> PolicyResult:
+    """Rule by rule, for a call the plan could not decide: names the rule that failed."""
+    args, context, facts, agent, run, now, history = plan_call
+    call = (Scope(args, context, facts), args, agent, run, context, facts, now, history)
+    best: Outcome | None = None
+    fired: list[Rule] = []
+    for policy in policies:
+        try:
+            index: int = policy.match(*call)
+        except FactError as exc:
+            return _failure("W-POL-104", str(exc), policy, call, redact)
+        except Exception as exc:  # any evaluation fault fails closed
+            return _failure("W-POL-103", _describe(exc), policy, call, redact)
+        if index < 0:
+            continue
+        rule = policy.rules[index]
+        assert rule.outcome is not None
+        if rule.outcome is Outcome.DENY:
             return PolicyResult(
                 outcome=Outcome.DENY,
-                code="W-POL-102",
-                reasons=(f"no policy covers tool {tool!r} for agent {agent.name!r}",),
-                rules=(),
-            )
-        scope = Scope(args, context, facts)
-        call = (scope, args, agent, run, context, facts, now, history)
-        redact = cover.static_redact
-        if cover.has_redact_rules:
-            redact = redact | _redactions(cover.policies, call)
-
-        best: Outcome | None = None
-        fired: list[Rule] = []
-        for policy in cover.policies:
-            try:
-                index: int = policy.match(*call)
-            except FactError as exc:
-                return _failure("W-POL-104", str(exc), policy, call, redact)
-            except Exception as exc:  # any evaluation fault fails closed
-                return _failure("W-POL-103", _describe(exc), policy, call, redact)
-            if index < 0:
-                continue
-            rule = policy.rules[index]
-            assert rule.outcome is not None
-            if rule.outcome is Outcome.DENY:  # nothing is stricter: stop here
-                return PolicyResult(
-                    outcome=Outcome.DENY,
-                    code="W-POL-101",
-                    reasons=(rule.reason,),
-                    rules=(rule.ref,),
-                    redact_fields=redact,
-                )
-            fired.append(rule)
-            if best is None or rule.outcome.strictness > best.strictness:
-                best = rule.outcome
-
-        if best is None:
-            considered = sum(len(p.rules) for p in cover.policies)
-            files = ", ".join(sorted({p.file for p in cover.policies}))
-            return PolicyResult(
-                outcome=Outcome.DENY,
-                code="W-POL-102",
-                reasons=(f"no rule matched ({considered} rules considered in {files})",),
-                rules=(),
+                code="W-POL-101",
+                reasons=(rule.reason,),
+                rules=(rule.ref,),
                 redact_fields=redact,
             )
-        deciding = [r for r in fired if r.outcome is best]
-        approval: ApprovalRequirement | None = None
-        if best is Outcome.NEEDS_APPROVAL:
-            for r in deciding:
-                if r.approval is not None:
-                    approval = r.approval if approval is None else approval.merge(r.approval)
+        fired.append(rule)
+        if best is None or rule.outcome.strictness > best.strictness:
+            best = rule.outcome
+    if best is None:
+        considered = sum(len(p.rules) for p in policies)
+        files = ", ".join(sorted({p.file for p in policies}))
         return PolicyResult(
-            outcome=best,
-            code=None,
-            reasons=tuple(r.reason for r in deciding),
-            rules=tuple(r.ref for r in deciding),
-            approval=approval,
+            outcome=Outcome.DENY,
+            code="W-POL-102",
+            reasons=(f"no rule matched ({considered} rules considered in {files})",),
+            rules=(),
             redact_fields=redact,
         )
+    deciding = [r for r in fired if r.outcome is best]
+    approval: ApprovalRequirement | None = None
+    if best is Outcome.NEEDS_APPROVAL:
+        for r in deciding:
+            if r.approval is not None:
+                approval = r.approval if approval is None else approval.merge(r.approval)
+    return PolicyResult(
+        outcome=best,
+        code=None,
+        reasons=tuple(r.reason for r in deciding),
+        rules=tuple(r.ref for r in deciding),
+        approval=approval,
+        redact_fields=redact,
+    )
 
 
-def _redactions(policies: Sequence[CompiledPolicy], call: tuple[Any, ...]) -> frozenset[str]:
+def _redactions(rules: Sequence[Rule], call: tuple[Any, ...]) -> frozenset[str]:
     fields: set[str] = set()
-    for policy in policies:
-        for rule in policy.redact_rules:
-            try:
-                hit = rule.test(*call)
-            except Exception:
-                hit = True  # cannot tell: redact, the safe side for privacy
-            if hit:
-                fields.update(rule.redact)
+    for rule in rules:
+        try:
+            hit = rule.test(*call)
+        except Exception:
+            hit = True  # cannot tell: redact, the safe side for privacy
+        if hit:
+            fields.update(rule.redact)
     return frozenset(fields)
 
 

@@ -38,6 +38,8 @@ __all__ = [
     "MAX_NODES",
     "METHODS",
     "RESERVED",
+    "RUN_FIELDS",
+    "VIEW_FIELDS",
     "Condition",
     "compile_condition",
     "parse_duration",
@@ -52,6 +54,16 @@ MAX_DEPTH = 24
 
 RESERVED = frozenset({"args", "agent", "run", "context", "facts", "now", "history"})
 """Names with a fixed meaning in conditions."""
+
+RUN_FIELDS = ("id", "calls", "spend", "tokens", "elapsed", "tainted")
+"""``run.<field>``, in the order of `warden.policy.RunView` (conditions index the tuple)."""
+
+VIEW_FIELDS: dict[str, tuple[str, ...]] = {
+    "run": RUN_FIELDS,
+    "agent": ("name", "version", "owner", "mode", "autonomy", "tags"),
+    "now": ("timestamp", "hour", "minute", "weekday", "date", "iso"),
+}
+"""The fields ``run``, ``agent`` and ``now`` have; any other is rejected at load."""
 
 # args.x, context.x and facts.x are mappings: attribute access becomes a key lookup
 _MAPPINGS = frozenset({"args", "context", "facts"})
@@ -188,6 +200,8 @@ class Condition:
     """The rewritten expression, as Python source over the evaluator's parameters."""
     names: frozenset[str]
     """Bare names it reads (resolved as argument, else context, else fact)."""
+    uses: frozenset[str]
+    """Reserved names it reads (``run``, ``now``, ``history`` ...)."""
     constants: dict[str, frozenset[Any]]
     """Constant sets hoisted out of the expression (``x in ['a', 'b']``), by global name."""
     file: str
@@ -238,6 +252,7 @@ def compile_condition(source: object, *, file: str, line: int) -> Condition:
         source=source,
         python=python,
         names=frozenset(rewriter.names),
+        uses=frozenset(rewriter.uses),
         constants=rewriter.constants,
         file=file,
         line=line,
@@ -294,6 +309,7 @@ class _Rewriter(ast.NodeTransformer):
 
     def __init__(self, fail: Callable[..., PolicyError]) -> None:
         self.names: set[str] = set()
+        self.uses: set[str] = set()
         self.constants: dict[str, frozenset[Any]] = {}
         self._fail = fail
 
@@ -301,6 +317,7 @@ class _Rewriter(ast.NodeTransformer):
         if node.id in _CONSTANT_NAMES:
             return ast.Constant(_CONSTANT_NAMES[node.id])
         if node.id in RESERVED:
+            self.uses.add(node.id)
             return node
         self.names.add(node.id)
         return ast.Subscript(
@@ -313,6 +330,18 @@ class _Rewriter(ast.NodeTransformer):
             return ast.Subscript(
                 value=self.visit(base), slice=ast.Constant(node.attr), ctx=ast.Load()
             )
+        if isinstance(base, ast.Name) and base.id in VIEW_FIELDS:
+            known = VIEW_FIELDS[base.id]
+            if node.attr not in known:
+                raise self._fail(
+                    "W-POL-002",
+                    f"{base.id} has no field {node.attr!r} (it has: {', '.join(known)})",
+                )
+            self.uses.add(base.id)
+            if base.id == "run":  # the run's figures travel as a tuple: index, don't look up
+                return ast.Subscript(
+                    value=base, slice=ast.Constant(known.index(node.attr)), ctx=ast.Load()
+                )
         node.value = self.visit(base)
         return node
 

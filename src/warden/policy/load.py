@@ -8,7 +8,7 @@ same policies always give the same revision.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from warden.canonical import content_hash
@@ -52,6 +52,7 @@ def load_policies(
     root: Path | None = None,
     extra: Sequence[CompiledPolicy] = (),
     extra_sources: Sequence[tuple[str, str]] = (),
+    fields: Mapping[str, frozenset[str]] | None = None,
 ) -> PolicySet:
     """Load policies from files and folders; fail closed when there are none (W-POL-005).
 
@@ -59,7 +60,7 @@ def load_policies(
     `extra_sources` the (name, text) pairs they came from, which enter the revision.
     """
     docs = [load_yaml(f, display=_display(f, root)) for f in policy_files(paths)]
-    return policy_set(docs, extra=extra, extra_sources=extra_sources)
+    return policy_set(docs, extra=extra, extra_sources=extra_sources, fields=fields)
 
 
 def policy_set(
@@ -67,6 +68,7 @@ def policy_set(
     *,
     extra: Sequence[CompiledPolicy] = (),
     extra_sources: Sequence[tuple[str, str]] = (),
+    fields: Mapping[str, frozenset[str]] | None = None,
 ) -> PolicySet:
     compiled = [compile_policy_doc(d, default_id=Path(d.file).stem) for d in docs]
     policies = [*compiled, *extra]
@@ -88,7 +90,9 @@ def policy_set(
             seen[r.ref.id] = f"{r.ref.file}:{r.ref.line}"
     sources = sorted([(d.file, d.text) for d in docs] + list(extra_sources))
     revision = content_hash([[name, text] for name, text in sources])
-    return PolicySet(policies, revision=revision, sources=[name for name, _ in sources])
+    return PolicySet(
+        policies, revision=revision, sources=[name for name, _ in sources], fields=fields
+    )
 
 
 def policy_from_text(text: str, *, file: str = "policy.yaml") -> PolicySet:

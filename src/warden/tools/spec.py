@@ -107,6 +107,13 @@ class Tool:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
 
+    def invoke(self, args: Mapping[str, Any], *extra: Any) -> Any:
+        """Validate `args` against the strict contract, then call the function with the model.
+
+        (The strict model subclasses the user's, so the function gets its own type.)
+        """
+        return self.fn(self.model.model_validate(args), *extra)
+
     # hooks can be given to @warden.tool or attached afterwards with these decorators
     def dry_run(self, fn: Hook) -> Hook:
         """Attach the dry-run hook: same arguments, returns the planned change (a diff)."""

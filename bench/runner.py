@@ -1,0 +1,198 @@
+"""One benchmark run: check agreement, time the engines, time the gate, judge the targets."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from bench.gate_latency import RUN_LENGTH, measure_gate
+from bench.policy_engines import DESCRIPTIONS, REQUIRED, build_engines, check_agreement
+from bench.timing import latency, measure_interleaved
+from bench.workload import generate_requests
+
+__all__ = ["Config", "Target", "run"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Config:
+    """How much to measure."""
+
+    quick: bool
+    requests: int = 512
+    seed: int = 20_260_101
+    policy_repeat: int = 15
+    min_sample_ms: float = 20.0
+    gate_decisions: int = 10_000
+    gate_repeat: int = 5
+    gate_warmup: int = 2_000
+
+    @classmethod
+    def for_mode(cls, *, quick: bool, requests: int = 512, seed: int = 20_260_101) -> Config:
+        if quick:
+            return cls(
+                quick=True,
+                requests=requests,
+                seed=seed,
+                policy_repeat=5,
+                min_sample_ms=5.0,
+                gate_decisions=2_000,
+                gate_repeat=3,
+                gate_warmup=500,
+            )
+        return cls(quick=False, requests=requests, seed=seed)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Target:
+    """A target and whether the run met it."""
+
+    name: str
+    measured: float
+    unit: str
+    """``us`` for a time, ``x`` for a ratio."""
+    op: str
+    """``<=`` or ``>=``."""
+    limit: float
+    baseline: str
+
+    @property
+    def passed(self) -> bool:
+        return self.measured <= self.limit if self.op == "<=" else self.measured >= self.limit
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "result": "PASS" if self.passed else "MISS"}
+
+
+def _version(dist: str) -> str:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or "unknown",
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(affinity(0)) if affinity else os.cpu_count(),
+        "packages": {
+            d: _version(d)
+            for d in ("warden", "pydantic", "cedarpy", "common-expression-language", "rich")
+        },
+    }
+
+
+def _policy(config: Config) -> tuple[dict[str, Any], dict[str, float]]:
+    requests = generate_requests(config.requests, config.seed)
+    engines = build_engines()
+    agreement = check_agreement(engines, requests)  # raises on any disagreement
+    timings = measure_interleaved(
+        {name: (lambda e=e: e.decide_all(requests)) for name, e in engines.items()},
+        len(requests),
+        repeat=config.policy_repeat,
+        min_sample_ns=int(config.min_sample_ms * 1e6),
+    )
+    us = {name: t.median_ns / 1000 for name, t in timings.items()}
+    section = {
+        "requests": len(requests),
+        "seed": config.seed,
+        "rules": len(agreement.rules_fired),
+        "agreement": {
+            "engines": list(agreement.engines),
+            "agreed": True,
+            "outcomes": agreement.outcomes,
+            "default_denies": agreement.default_denies,
+            "rules_fired": agreement.rules_fired,
+        },
+        "per_request": {name: t.to_dict() for name, t in timings.items()},
+        "required_engines": list(REQUIRED),
+        "engines": {name: DESCRIPTIONS.get(name, "") for name in engines},
+    }
+    return section, us
+
+
+def _gate(config: Config) -> dict[str, Any]:
+    requests = generate_requests(config.requests, config.seed)
+    samples = measure_gate(
+        requests,
+        decisions=config.gate_decisions,
+        warmup=config.gate_warmup,
+        repeat=config.gate_repeat,
+    )
+    per_repeat = [latency(s.latencies_ns) for s in samples]
+    pooled = latency([v for s in samples for v in s.latencies_ns])
+    return {
+        "decisions_per_repeat": config.gate_decisions,
+        "repeats": config.gate_repeat,
+        "warmup_per_repeat": config.gate_warmup,
+        "calls_per_run": RUN_LENGTH,
+        "p50_us": statistics.median(x.p50_ns for x in per_repeat) / 1000,
+        "p99_us": statistics.median(x.p99_ns for x in per_repeat) / 1000,
+        "mean_us": statistics.median(x.mean_ns for x in per_repeat) / 1000,
+        "pooled": {
+            "decisions": pooled.count,
+            "p50_us": pooled.p50_ns / 1000,
+            "p99_us": pooled.p99_ns / 1000,
+            "mean_us": pooled.mean_ns / 1000,
+        },
+        "per_repeat": [
+            {"p50_us": x.p50_ns / 1000, "p99_us": x.p99_ns / 1000, "mean_us": x.mean_ns / 1000}
+            for x in per_repeat
+        ],
+        "outcomes": samples[-1].outcomes,
+        "stages": samples[-1].stages,
+    }
+
+
+def targets(us: dict[str, float], gate: dict[str, Any]) -> list[Target]:
+    """The five targets, judged on this run's figures."""
+    w = us["warden"]
+    rows = (
+        ("warden / hand-written python", w / us["python"], "x", "<=", 2.0, "python"),
+        ("cel / warden", us["cel"] / w, "x", ">=", 5.0, "warden"),
+        ("cedar / warden", us["cedar"] / w, "x", ">=", 30.0, "warden"),
+        ("Gate.decide p50", gate["p50_us"], "us", "<=", 25.0, "-"),
+        ("Gate.decide p99", gate["p99_us"], "us", "<=", 100.0, "-"),
+    )
+    return [
+        Target(name=n, measured=m, unit=u, op=o, limit=limit, baseline=b)
+        for n, m, u, o, limit, b in rows
+    ]
+
+
+def run(config: Config) -> dict[str, Any]:
+    """Measure everything; returns the results document (see ``bench/results.json``)."""
+    started = datetime.now(UTC)
+    policy, us = _policy(config)
+    gate = _gate(config)
+    gate["ratio_p50_to_policy"] = gate["p50_us"] / us["warden"]
+    judged = targets(us, gate)
+    return {
+        "measured_at": started.isoformat(timespec="seconds"),
+        "mode": "quick" if config.quick else "full",
+        "machine": machine(),
+        "method": {
+            "clock": "time.perf_counter_ns",
+            "gc": "gc.collect() then gc.disable() around every timed loop",
+            "policy": f"median of {config.policy_repeat} interleaved repeats, each >= "
+            f"{config.min_sample_ms:g} ms of whole passes over the requests",
+            "gate": "each decide timed alone; p50/p99 per repeat, median over repeats; "
+            "fresh gate and warm-up per repeat",
+        },
+        "policy": policy,
+        "gate": gate,
+        "targets": [t.to_dict() for t in judged],
+        "elapsed_s": (datetime.now(UTC) - started).total_seconds(),
+    }
