@@ -400,13 +400,6 @@ def test_a_duplicate_key_in_a_manifest_is_w_cfg_003_at_the_second_key(tmp_path: 
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="BUG: manifest._duration only catches ValueError; a list or mapping given as a "
-    "breaker window/cooldown makes parse_duration's lru_cache raise TypeError (unhashable), "
-    "which escapes parse_manifest instead of becoming W-CFG-004",
-)
 @pytest.mark.parametrize(
     "value",
     [pytest.param("[1]", id="a list"), pytest.param("{s: 1}", id="a mapping")],
@@ -420,12 +413,6 @@ def test_a_breaker_duration_of_the_wrong_type_is_w_cfg_004(tmp_path: Path, value
     assert (caught.value.code, caught.value.line) == ("W-CFG-004", 6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: manifest.shorthand_policies writes the limit with repr(); .inf and .nan "
-    "become the bare names `inf`/`nan`, which resolve to an argument, context value or "
-    "fact of that name (caller-controlled) or fail every call with W-POL-103",
-)
 @pytest.mark.parametrize(
     "value",
     [pytest.param(".inf", id="infinity"), pytest.param(".nan", id="not a number")],

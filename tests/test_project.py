@@ -266,11 +266,6 @@ def test_a_policy_naming_an_unknown_tool_is_w_prj_003(project_dir: Path) -> None
     assert "policy 'refund' names tool 'refund', which no listed module registers" in err.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: project.load_project reports W-PRJ-003 for a policy at the line of `policy:` "
-    "(CompiledPolicy.line) with no field, not at the `tool:`/`tools:` key that names the tool",
-)
 def test_a_policy_naming_an_unknown_tool_points_at_its_tool_key(project_dir: Path) -> None:
     project(project_dir, policies={"pay.yaml": "# refunds\n" + POLICY.format(tool="refund")})
     with pytest.raises(ProjectError) as caught:

@@ -78,12 +78,6 @@ def test_an_unclosed_quote_is_refused_with_w_cfg_002_and_a_line(text: str) -> No
     assert caught.value.line >= 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: yamlsource.parse_yaml reports the parser's problem_mark, which for an "
-    "unclosed quote is the end of the stream (line 3 of a 2-line file), not the line "
-    "where the quote opens (the error's context_mark)",
-)
 def test_an_unclosed_quote_is_reported_where_the_quote_opens() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_yaml('a: "abc\nb: 2\n', file="bad.yaml")

@@ -9,9 +9,15 @@ __all__ = ["parse_duration"]
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
-@lru_cache(maxsize=256)
 def parse_duration(text: str | int | float) -> float:
     """``'90s' '5m' '24h' '7d' '2w'`` or a number of seconds -> seconds."""
+    if isinstance(text, bool) or not isinstance(text, str | int | float):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 24h, 7d)")
+    return _parse(text)
+
+
+@lru_cache(maxsize=256)
+def _parse(text: str | int | float) -> float:
     if isinstance(text, int | float) and not isinstance(text, bool):
         if text < 0:
             raise ValueError("a duration cannot be negative")

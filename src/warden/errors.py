@@ -101,6 +101,11 @@ CODES: dict[str, CodeInfo] = {
         "A manifest or policy names a tool that no module listed under `tools:` registers.",
         "Register the tool with @warden.tool in a listed module, or fix the name.",
     ),
+    "W-PRJ-004": _e(
+        "Duplicate fact provider",
+        "Two modules listed in warden.yaml declare fact providers with the same name.",
+        'Rename one of them: @warden.fact("other_name").',
+    ),
     "W-MAN-001": _e(
         "Mode and autonomy disagree",
         "A manifest sets both `mode` and `autonomy`, and the level maps to another mode.",

@@ -30,7 +30,9 @@ class UnknownName(KeyError):
     """A condition read a name that is no argument, context value or fact."""
 
     def __str__(self) -> str:
-        return f"no argument, context value or fact named {self.args[0]!r}"
+        name = self.args[0]
+        shown = name if isinstance(name, str) and len(name) <= 80 else type(name).__name__
+        return f"no argument, context value or fact named {shown!r}"
 
 
 class FactError(Exception):
@@ -98,6 +100,9 @@ class FactRegistry:
 
     def __contains__(self, name: object) -> bool:
         return name in self._providers
+
+    def get(self, name: str) -> FactProvider | None:
+        return self._providers.get(name)
 
     def names(self) -> list[str]:
         return sorted(self._providers)

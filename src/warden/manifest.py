@@ -33,6 +33,7 @@ They only restrict: the policy files still have to allow the call.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -70,6 +71,10 @@ def _percent(value: Any) -> Any:
 
 
 def _duration(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(
+            f"not a duration: {value!r} (write e.g. 30s, 5m, 24h or a number of seconds)"
+        )
     try:
         return parse_duration(value)
     except ValueError as exc:
@@ -264,8 +269,10 @@ def parse_manifest(doc: YamlDoc) -> AgentManifest:
 
 
 def _number(doc: YamlDoc, value: Any, loc: Sequence[str | int], key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise doc.error("W-MAN-002", f"{key} takes a number, got {value!r}", loc, cls=ManifestError)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise doc.error(
+            "W-MAN-002", f"{key} takes a finite number, got {value!r}", loc, cls=ManifestError
+        )
     return float(value)
 
 

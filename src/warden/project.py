@@ -139,8 +139,8 @@ def load_project(path: Path | str = ".") -> Project:
             for value in vars(module).values():
                 if isinstance(value, Tool):
                     tools.add(value)
-                elif isinstance(value, FactProvider) and value.name not in facts:
-                    facts.add(value)
+                elif isinstance(value, FactProvider):
+                    _add_fact(facts, value, doc, (kind, i))
 
     manifests = _load_manifests(root, spec.agents, doc)
     fields = {t.name: t.field_names for t in tools}
@@ -168,11 +168,13 @@ def load_project(path: Path | str = ".") -> Project:
     for p in policies.policies:
         for name in sorted(p.tools or ()):
             if name not in tools:
+                line, field = p.tool_lines.get(name, (p.line, ""))
                 raise ProjectError(
                     "W-PRJ-003",
                     f"policy {p.id!r} names tool {name!r}, which no listed module registers",
                     file=p.file,
-                    line=p.line,
+                    line=line,
+                    field=field or None,
                 )
     return Project(
         name=spec.project,
@@ -184,6 +186,22 @@ def load_project(path: Path | str = ".") -> Project:
         facts=facts,
         policy_paths=paths,
     )
+
+
+def _add_fact(
+    facts: FactRegistry, provider: FactProvider, doc: YamlDoc, loc: tuple[str | int, ...]
+) -> None:
+    existing = facts.get(provider.name)
+    if existing is None:
+        facts.add(provider)
+    elif existing.fn is not provider.fn:
+        raise doc.error(
+            "W-PRJ-004",
+            f"fact provider {provider.name!r} is declared twice "
+            f"({existing.fn.__module__} and {provider.fn.__module__})",
+            loc,
+            cls=ProjectError,
+        )
 
 
 def _import(root: Path, name: str, doc: YamlDoc, loc: tuple[str | int, ...]) -> ModuleType:

@@ -96,9 +96,13 @@ def parse_yaml(text: str, *, file: str) -> YamlDoc:
         finally:
             loader.dispose()  # pyright: ignore[reportUnknownMemberType]
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
+        # a construct left open (a quote, a bracket) is found at the end of the input:
+        # point at where it was opened
+        mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark is not None and "end of stream" in problem:
+            mark = exc.context_mark
+        line = mark.line + 1 if mark is not None else None
         raise ConfigError("W-CFG-002", f"not valid YAML: {problem}", file=file, line=line) from exc
     except yaml.YAMLError as exc:
         raise ConfigError("W-CFG-002", f"not valid YAML: {exc}", file=file) from exc
@@ -144,24 +148,38 @@ def config_error_from_validation(
     *,
     base: Sequence[str | int] = (),
     cls: type[ConfigError] = ConfigError,
+    code: str = "W-CFG-004",
 ) -> ConfigError:
     """Turn pydantic's first validation error into a ConfigError at its file:line:field.
 
     `base` is where the validated value sits inside the document.
     """
     errors = exc.errors(include_url=False)
-    first = errors[0]
+    # a value of a union type fails once per member; the error that went deepest into a
+    # member's structure is the one that says what is wrong
+    first = max(errors, key=lambda e: len([p for p in e["loc"] if not _is_pydantic_tag(p)]))
     loc = (*base, *(p for p in first["loc"] if not _is_pydantic_tag(p)))
     message = _describe(first)
     more = len(errors) - 1
     if more:
         message += f" (and {more} more error{'s' if more > 1 else ''})"
-    return doc.error("W-CFG-004", message, loc, cls=cls, hint=_hint(first))
+    return doc.error(code, message, loc, cls=cls, hint=_hint(first))
+
+
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "none", "list", "dict", "tuple", "set"})
 
 
 def _is_pydantic_tag(part: object) -> bool:
-    # pydantic puts union member names and validator tags into locations
-    return isinstance(part, str) and (part.startswith("function-") or "[" in part)
+    # pydantic puts union member names (`str`, `_ApprovalSpec`, `list[str]`) and validator
+    # tags into locations; Warden's own field names are snake_case
+    if not isinstance(part, str):
+        return False
+    return (
+        part.startswith("function-")
+        or "[" in part
+        or part in _TYPE_TAGS
+        or part.lstrip("_")[:1].isupper()
+    )
 
 
 def _describe(err: Any) -> str:

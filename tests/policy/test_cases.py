@@ -210,13 +210,13 @@ def test_a_case_naming_an_agent_without_a_project_is_w_pts_001(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("text", "code", "line", "field"),
     [
-        pytest.param("tests: []\n", "W-CFG-004", 1, "tests", id="an empty list of cases"),
+        pytest.param("tests: []\n", "W-PTS-001", 1, "tests", id="an empty list of cases"),
         pytest.param("# nothing\n", "W-PTS-001", None, None, id="an empty file"),
         pytest.param("- name: a\n", "W-PTS-001", 1, None, id="a list, not a mapping"),
-        pytest.param("cases:\n  - name: a\n", "W-CFG-004", 1, "tests", id="cases, not tests"),
+        pytest.param("cases:\n  - name: a\n", "W-PTS-001", 1, "tests", id="cases, not tests"),
         pytest.param(
             "tests:\n  - name: a\n    tool: t\n    expect: allow\n    colour: red\n",
-            "W-CFG-004", 5, "tests.0.colour",
+            "W-PTS-001", 5, "tests.0.colour",
             id="an unknown field in a case",
         ),
         pytest.param(
@@ -227,7 +227,7 @@ def test_a_case_naming_an_agent_without_a_project_is_w_pts_001(tmp_path: Path) -
         pytest.param(
             "tests:\n  - name: a\n    tool: t\n    expect: allow\n    history:\n"
             "      - tool: t\n        when: yesterday\n",
-            "W-CFG-004", 7, "tests.0.history.0.when",
+            "W-PTS-001", 7, "tests.0.history.0.when",
             id="an unknown field in a history item",
         ),
     ],
@@ -253,11 +253,6 @@ def test_a_test_file_without_a_policy_beside_it_is_w_pts_001(tmp_path: Path) -> 
     assert "no policy file orphans.yaml beside this test file" in caught.value.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cases.load_cases turns every schema error into W-CFG-004, but CODES documents "
-    "W-PTS-001 for a case without `expect` or with an unknown outcome",
-)
 @pytest.mark.parametrize(
     "expect",
     [pytest.param("", id="no expect"), pytest.param("    expect: maybe\n", id="unknown outcome")],

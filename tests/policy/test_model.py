@@ -228,11 +228,6 @@ def test_a_duplicate_key_in_a_policy_file_is_w_cfg_003(tmp_path: Path) -> None:
     assert (caught.value.code, caught.value.file, caught.value.line) == ("W-CFG-003", "dup.yaml", 6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a rule with an empty `if:` (YAML null) is treated as having no condition, so "
-    "`- if:` + `allow: true` allows every call; an empty string condition is W-POL-001",
-)
 @pytest.mark.parametrize(
     "condition",
     [pytest.param("", id="nothing after if"), pytest.param(" null", id="if null")],
@@ -328,11 +323,6 @@ def test_require_approval_names_roles_and_a_count(
     assert result.approval == ApprovalRequirement(roles=roles, count=count)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: model._rule_from_spec uses `roles` and silently drops `role` when a "
-    "require_approval mapping gives both",
-)
 def test_require_approval_with_role_and_roles_keeps_every_role_or_is_refused(
     tmp_path: Path,
 ) -> None:
@@ -349,11 +339,6 @@ def test_require_approval_with_role_and_roles_keeps_every_role_or_is_refused(
     assert refused == "W-CFG-004" or "c" in roles
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: yamlsource.config_error_from_validation keeps pydantic's union member names "
-    "(`str`, `_ApprovalSpec`) in the field path and reports the first union branch's error",
-)
 def test_a_bad_approval_count_names_the_count_field(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as caught:
         load_one(tmp_path, TOP + "    - if: x > 1\n      require_approval: {role: a, count: 0}\n")
@@ -431,11 +416,6 @@ def test_log_settings_give_redact_fields_wherever_they_are_written(
     assert evaluate(policies).redact_fields == {"card_number", "iban"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: model.compile_policy_doc ignores `log:` on a rule that also has an outcome, "
-    "so its redact_fields are silently not redacted",
-)
 def test_log_on_a_rule_with_an_outcome_is_not_silently_dropped(tmp_path: Path) -> None:
     try:
         policies = load_one(

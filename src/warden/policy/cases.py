@@ -140,7 +140,9 @@ def load_cases(path: Path, *, display: str | None = None) -> list[PolicyCase]:
     try:
         spec = _File.model_validate(data)
     except ValidationError as exc:
-        raise config_error_from_validation(doc, exc, cls=PolicyTestError) from None
+        raise config_error_from_validation(
+            doc, exc, cls=PolicyTestError, code="W-PTS-001"
+        ) from None
     stem = path.stem.removesuffix("_test")
     target = path.parent / (spec.policy or f"{stem}{path.suffix}")
     needs_target = any(c.agent is None for c in spec.tests)

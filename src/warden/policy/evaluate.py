@@ -347,7 +347,23 @@ def _failure(
     )
 
 
+def safe_repr(value: object, limit: int = 80) -> str:
+    """repr() that never raises (a 5,000-digit int cannot be printed) and stays short."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _describe(exc: BaseException) -> str:
+    try:
+        return _describe_unsafe(exc)
+    except Exception:
+        return type(exc).__name__
+
+
+def _describe_unsafe(exc: BaseException) -> str:
     if isinstance(exc, KeyError):
         # UnknownName explains itself; a plain KeyError is a missing key in args/context
         text = str(exc)

@@ -104,6 +104,9 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 """Functions a condition may call."""
 
+_KEYWORD_FUNCTIONS = frozenset({"min", "max"})
+"""Functions that accept a keyword (only ``default=``): never ``key=``, which would call."""
+
 METHODS = frozenset(
     {
         # strings
@@ -237,10 +240,11 @@ def compile_condition(source: object, *, file: str, line: int) -> Condition:
             "W-POL-003", f"condition nests too deeply to parse ({type(exc).__name__})"
         ) from None
 
+    called = _called_attributes(tree)
     for nodes, node in enumerate(ast.walk(tree), start=1):
         if nodes > MAX_NODES:
             raise fail("W-POL-003", f"condition has more than {MAX_NODES} syntax nodes")
-        _check_node(node, fail)
+        _check_node(node, fail, called)
     depth = _depth(tree)
     if depth > MAX_DEPTH:
         raise fail("W-POL-003", f"condition nests {depth} deep (limit {MAX_DEPTH})")
@@ -269,7 +273,41 @@ def _depth(node: ast.AST) -> int:
     return best
 
 
-def _check_node(node: ast.AST, fail: Callable[..., PolicyError]) -> None:
+def _called_attributes(tree: ast.AST) -> set[int]:
+    """ids of the Attribute nodes that are the function of a call (``x.lower()``)."""
+    return {
+        id(node.func)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
+
+
+def _check_attribute(
+    node: ast.Attribute, called: set[int], fail: Callable[..., PolicyError]
+) -> None:
+    """An attribute is a key of args/context/facts, a field of run/agent/now, or a called
+    method; a method named but not called (``x.startswith``) is a function value and is
+    refused, since it would be truthy and could be called by something else."""
+    if id(node) in called:
+        return
+    if node.attr in METHODS:
+        raise fail(
+            "W-POL-002",
+            f"'.{node.attr}' is a method and must be called, e.g. .{node.attr}(...)",
+        )
+    if _rooted_in_mapping(node.value):
+        return
+    if isinstance(node.value, ast.Name) and node.value.id in VIEW_FIELDS:
+        return
+    raise fail(
+        "W-POL-002",
+        f"'.{node.attr}' here is not a field: attributes are allowed on args, context, facts, "
+        "run, agent and now, and methods must be called",
+        "call the method, e.g. x.startswith('a'), or read a field, e.g. args.amount_usd",
+    )
+
+
+def _check_node(node: ast.AST, fail: Callable[..., PolicyError], called: set[int]) -> None:
     kind = type(node)
     if kind not in _ALLOWED_NODES:
         what = _FORBIDDEN_WHY.get(kind, f"'{kind.__name__}' expressions")
@@ -280,14 +318,17 @@ def _check_node(node: ast.AST, fail: Callable[..., PolicyError]) -> None:
         raise fail("W-POL-002", f"constants of type {type(node.value).__name__} are not allowed")
     if isinstance(node, ast.Name) and node.id.startswith("_"):
         raise fail("W-POL-002", f"names starting with '_' are not allowed ({node.id})")
-    if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
-        raise fail("W-POL-002", f"attributes starting with '_' are not allowed (.{node.attr})")
+    if isinstance(node, ast.Attribute):
+        if node.attr.startswith("_"):
+            raise fail("W-POL-002", f"attributes starting with '_' are not allowed (.{node.attr})")
+        _check_attribute(node, called, fail)
     if isinstance(node, ast.keyword) and node.arg is None:
         raise fail("W-POL-002", "**keyword unpacking is not allowed")
     if isinstance(node, ast.Compare):
         for op, right in zip(node.ops, node.comparators, strict=True):
             if isinstance(op, ast.Is | ast.IsNot) and not (
-                isinstance(right, ast.Constant) and right.value is None
+                (isinstance(right, ast.Constant) and right.value is None)
+                or (isinstance(right, ast.Name) and right.id in ("null", "none"))
             ):
                 raise fail("W-POL-002", "'is' and 'is not' may only compare with None")
     if isinstance(node, ast.Call):
@@ -296,6 +337,12 @@ def _check_node(node: ast.AST, fail: Callable[..., PolicyError]) -> None:
             if func.id not in FUNCTIONS:
                 known = ", ".join(sorted(FUNCTIONS))
                 raise fail("W-POL-007", f"unknown function {func.id}() (known: {known})")
+            if node.keywords and func.id not in _KEYWORD_FUNCTIONS:
+                raise fail("W-POL-002", f"{func.id}() takes no keyword arguments in conditions")
+            if any(k.arg not in ("default",) for k in node.keywords):
+                raise fail(
+                    "W-POL-002", f"{func.id}() only takes the keyword `default` in conditions"
+                )
         elif isinstance(func, ast.Attribute):
             if func.attr not in METHODS:
                 known = ", ".join(sorted(METHODS))
@@ -385,9 +432,13 @@ class _Rewriter(ast.NodeTransformer):
 
 
 def _rooted_in_mapping(node: ast.expr) -> bool:
+    """True when `node` is JSON data: args/context/facts, or a bare name (an argument,
+    context value or fact), so ``.x`` on it is a key lookup."""
     while isinstance(node, ast.Attribute | ast.Subscript):
         node = node.value
-    return isinstance(node, ast.Name) and node.id in _MAPPINGS
+    return isinstance(node, ast.Name) and (
+        node.id in _MAPPINGS or (node.id not in RESERVED and node.id not in _CONSTANT_NAMES)
+    )
 
 
 def _constant_members(node: ast.expr) -> bool:

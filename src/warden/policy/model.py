@@ -23,7 +23,7 @@ Within one file the first matching rule decides (redact rules only add fields).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,6 +150,8 @@ class CompiledPolicy:
     """Index of the first decisive rule that matches, or -1."""
     origin: str = "policy"
     """``policy`` for a policy file, ``manifest`` for rules derived from a manifest."""
+    tool_lines: Mapping[str, tuple[int, str]] = field(default_factory=dict[str, tuple[int, str]])
+    """Where each named tool is written: (line, field), for errors about unknown tools."""
 
     def covers(self, tool: str, agent: str) -> bool:
         return (self.tools is None or tool in self.tools) and (
@@ -217,6 +219,7 @@ def build_policy(
     rules: Sequence[Rule],
     log: LogSettings | None = None,
     origin: str = "policy",
+    tool_lines: Mapping[str, tuple[int, str]] | None = None,
 ) -> CompiledPolicy:
     decisive = tuple(r for r in rules if r.outcome is not None)
     redacts = tuple(r for r in rules if r.outcome is None)
@@ -231,6 +234,7 @@ def build_policy(
         log=log or LogSettings(),
         match=_matcher(decisive, f"<policy {id} {file}>"),
         origin=origin,
+        tool_lines=tool_lines or {},
     )
 
 
@@ -283,6 +287,22 @@ def compile_policy_doc(doc: YamlDoc, *, default_id: str) -> CompiledPolicy:
                 loc,
                 cls=PolicyError,
             )
+        if "if_" in rs.model_fields_set and rs.if_ is None:
+            raise doc.error(
+                "W-POL-001",
+                "the condition is empty",
+                (*loc, "if"),
+                cls=PolicyError,
+                hint="write a condition, or leave out `if:` for a rule that always matches",
+            )
+        if rs.log is not None:
+            raise doc.error(
+                "W-CFG-004",
+                "`log:` on a rule that decides is not applied",
+                (*loc, "log"),
+                cls=PolicyError,
+                hint="put `log:` under `policy:`, or as a list item of its own",
+            )
         rule_id = rs.id or f"{policy_id}#{n}"
         cond_line = doc.line_of((*loc, "if")) or doc.line_of(loc) or 0
         condition = (
@@ -310,7 +330,17 @@ def compile_policy_doc(doc: YamlDoc, *, default_id: str) -> CompiledPolicy:
         agents=frozenset(spec.agents) if spec.agents is not None else None,
         rules=rules,
         log=LogSettings(redact_fields=frozenset(redact_fields), retain_days=retain),
+        tool_lines=_tool_lines(doc, spec),
     )
+
+
+def _tool_lines(doc: YamlDoc, spec: _PolicySpec) -> dict[str, tuple[int, str]]:
+    if spec.tool is not None:
+        return {spec.tool: (doc.line_of(("policy", "tool")) or 0, "policy.tool")}
+    return {
+        name: (doc.line_of(("policy", "tools", i)) or 0, f"policy.tools.{i}")
+        for i, name in enumerate(spec.tools or ())
+    }
 
 
 def _rule_from_spec(
@@ -347,7 +377,8 @@ def _rule_from_spec(
         if isinstance(req, str):
             approval = ApprovalRequirement(roles=(req,), count=1)
         else:
-            roles = tuple(req.roles or ([req.role] if req.role else []))
+            listed: list[str] = [*([req.role] if req.role else []), *(req.roles or [])]
+            roles = tuple(dict.fromkeys(listed))
             if not roles:
                 raise doc.error(
                     "W-CFG-004",

@@ -284,7 +284,16 @@ def build_plan(
         return redact(result, redact_rules, call)
 
     def slow(*call: Any) -> PolicyResult:
-        return on_error(covering, static_redact, call)
+        try:
+            return on_error(covering, static_redact, call)
+        except Exception as exc:  # never let a fault escape the decision: deny
+            return PolicyResult(
+                outcome=Outcome.DENY,
+                code="W-POL-103",
+                reasons=(f"condition could not be evaluated ({type(exc).__name__})",),
+                rules=(),
+                redact_fields=static_redact,
+            )
 
     def fact_failed(exc: Exception) -> PolicyResult:
         return on_fact_error(exc, static_redact)
