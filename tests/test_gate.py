@@ -271,8 +271,9 @@ def test_a_kill_switch_on_another_tool_does_not_stop_this_one(
 
 
 def test_a_bad_kill_scope_is_refused(gate: CapturingGate) -> None:
-    with pytest.raises(ValueError, match="scope"):
+    with pytest.raises(warden.GateError, match="scope") as exc:
         gate.kill("everything", by="x", reason="y")
+    assert exc.value.code == "W-GATE-001"
 
 
 # --- breaker and modes -------------------------------------------------------------------
@@ -498,3 +499,27 @@ def _tiny_gate(
         f"policy:\n  tools: ['*']\n  rules:\n    - {rule}\n", file="all.yaml"
     )
     return warden.Gate(policies=policies, agents=[manifest], tools=tools, clock=clock)
+
+
+def test_a_probe_that_never_reports_is_given_up_after_a_cooldown(
+    gate: CapturingGate, call: CallFactory, clock: warden.FixedClock
+) -> None:
+    _fail_refunds(gate, call, 5)
+    clock.advance(61)
+    lost = gate.decide(call(context=PRO, run_id="p1"))
+    assert lost.breaker_probe  # its caller crashes: never settled
+    assert (
+        gate.decide(call(args=refund(12.0), context=PRO, run_id="p2")).outcome
+        is Outcome.SUGGEST_ONLY
+    )
+    clock.advance(61)
+    retry = gate.decide(call(args=refund(13.0), context=PRO, run_id="p3"))
+    assert retry.allowed and retry.breaker_probe
+
+
+def test_invoke_refuses_a_decision_without_validated_arguments(
+    gate: CapturingGate, call: CallFactory
+) -> None:
+    d = gate.decide(call(args=refund("bad"), context=PRO))
+    with pytest.raises(warden.GateError):
+        gate.tools["create_refund"].invoke(d.args)

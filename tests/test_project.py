@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -239,7 +240,7 @@ def test_a_manifest_allowing_an_unregistered_tool_is_w_prj_003(project_dir: Path
         project_dir,
         agents={"payer.yaml": "# payer\n" + AGENT.format(name="payer", tools="pay, refund")},
     )
-    with pytest.raises(ManifestError) as caught:
+    with pytest.raises(ProjectError) as caught:
         load_project(project_dir)
     err = caught.value
     assert (err.code, err.file, err.line, err.field) == (
@@ -368,3 +369,25 @@ def test_a_project_error_in_a_manifest_names_the_manifest_file(project_dir: Path
         "agents/payer.yaml",
         3,
     )
+
+
+def test_two_projects_with_a_module_of_the_same_name_each_get_their_own(tmp_path: Path) -> None:
+    from tests.conftest import REFUNDS
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(REFUNDS, a)
+    shutil.copytree(REFUNDS, b)
+    tools_b = b / "refund_tools.py"
+    tools_b.write_text(
+        tools_b.read_text().replace('"""Look up a customer', '"""B: look up a customer')
+    )
+    try:
+        first = load_project(a).tools["lookup_customer"].description
+        second = load_project(b).tools["lookup_customer"].description
+        again = load_project(a).tools["lookup_customer"].description
+    finally:
+        for name in ("refund_tools", "refund_facts"):
+            sys.modules.pop(name, None)
+        sys.path[:] = [p for p in sys.path if not p.startswith(str(tmp_path))]
+    assert second.startswith("B:")
+    assert first == again and not again.startswith("B:")

@@ -48,6 +48,7 @@ class BreakerState:
     phase: Phase = Phase.CLOSED
     opened_at: float = 0.0
     probe_out: bool = False
+    probe_at: float = 0.0
     events: deque[tuple[float, bool]] = field(default_factory=lambda: deque[tuple[float, bool]]())
     errors: int = 0
     transitions: list[tuple[float, Phase]] = field(
@@ -82,11 +83,18 @@ def current_phase(state: BreakerState, config: BreakerConfig, now: float) -> Pha
 
 
 def claim_probe(state: BreakerState, config: BreakerConfig, now: float) -> bool:
-    """In half-open, the first caller to ask gets to be the probe; everyone else does not."""
-    if current_phase(state, config, now) is Phase.HALF_OPEN and not state.probe_out:
-        state.probe_out = True
-        return True
-    return False
+    """In half-open, the first caller to ask gets to be the probe; everyone else does not.
+
+    A probe whose outcome never arrives (its caller crashed) is given up after another
+    cooldown, and the next caller probes instead.
+    """
+    if current_phase(state, config, now) is not Phase.HALF_OPEN:
+        return False
+    if state.probe_out and now - state.probe_at < config.cooldown_s:
+        return False
+    state.probe_out = True
+    state.probe_at = now
+    return True
 
 
 def record(

@@ -94,7 +94,8 @@ class Decision:
     stage: Stage
     """Which check settled the outcome."""
     code: str | None
-    """Stable code when the call does not simply run (``W-POL-101`` ...); None on allow."""
+    """Stable code of a deny, a stop, a demotion or a mode's approval (``W-POL-101`` ...);
+    None when the policy allowed the call or its own rule asked for approval."""
     reasons: tuple[str, ...]
     """Plain-language reasons, most important first."""
     rules: tuple[RuleRef, ...]
@@ -142,7 +143,7 @@ class Decision:
         return f"{head}: {reason}" + (f" — {rules}" if rules else "")
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form (reservation left out)."""
+        """A JSON-ready form (the reservation, an in-process handle, is left out)."""
         return {
             "outcome": self.outcome.value,
             "stage": self.stage.value,
@@ -166,4 +167,5 @@ class Decision:
             "breaker_probe": self.breaker_probe,
             "decided_at": self.decided_at,
             "latency_ns": self.latency_ns,
+            "extra": dict(self.extra),
         }

@@ -15,6 +15,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
+from warden.errors import ConfigError
+
 __all__ = [
     "FactError",
     "FactProvider",
@@ -74,7 +76,7 @@ class FactRegistry:
 
     def add(self, provider: FactProvider) -> None:
         if provider.name in self._providers:
-            raise ValueError(f"fact provider {provider.name!r} is registered twice")
+            raise ConfigError("W-PRJ-004", f"fact provider {provider.name!r} is registered twice")
         self._providers[provider.name] = provider
 
     def register(

@@ -13,8 +13,9 @@ The result is a `Decision` value; a deny is the system working, never an excepti
 allowed decision holds a budget reservation: after running the tool, call `settle` (with
 the outcome, which also feeds the breaker); if the tool never runs, call `release`.
 
-Durability (a decision record written before any side effect, exactly-once execution)
-wraps this function in `Gate.execute`, built on a durable store.
+Decisions here live in the state store they were made with (in memory by default).
+Recording each one durably before any side effect, and executing exactly once, is the
+job of the execution layer built around this function.
 """
 
 from __future__ import annotations
@@ -36,13 +37,14 @@ from warden.decision import ApprovalRequirement, Decision, Outcome, Stage
 from warden.errors import GateError, PolicyError
 from warden.facts import FactRegistry, FactView
 from warden.history import ActionRecord, HistoryView
+from warden.killswitch import parse_scope
 from warden.manifest import AgentManifest
 from warden.modes import Mode
 from warden.policy.evaluate import AgentView, NowView, PlanTable, PolicySet
 from warden.store.memory import MemoryStore
 from warden.store.protocol import StateStore
 from warden.tools.registry import ToolRegistry
-from warden.tools.spec import Limits, Tool
+from warden.tools.spec import Limits, Tool, describe_validation_error
 
 __all__ = ["Gate", "ToolCall"]
 
@@ -168,7 +170,7 @@ class Gate:
             args: dict[str, Any] = tool.model.model_validate(call.args).model_dump(mode="json")
         except ValidationError as exc:
             self._action_error(manifest, now)
-            field_path, message = _first_error(exc)
+            field_path, message = describe_validation_error(exc)
             return deny(
                 Stage.CONTRACT,
                 "W-CON-001",
@@ -339,11 +341,15 @@ class Gate:
 
     def kill(self, scope: str = "all", *, by: str, reason: str) -> None:
         """Engage a kill switch: ``all``, ``agent:NAME`` or ``tool:NAME``."""
-        self.store.set_kill(scope, engaged=True, by=by, reason=reason, at=self.clock.timestamp())
+        self.store.set_kill(
+            _scope(scope), engaged=True, by=by, reason=reason, at=self.clock.timestamp()
+        )
 
     def unkill(self, scope: str = "all", *, by: str, reason: str = "") -> None:
         """Lift a kill switch."""
-        self.store.set_kill(scope, engaged=False, by=by, reason=reason, at=self.clock.timestamp())
+        self.store.set_kill(
+            _scope(scope), engaged=False, by=by, reason=reason, at=self.clock.timestamp()
+        )
 
     def new_run_id(self) -> str:
         return self.ids.new_id("run")
@@ -409,6 +415,13 @@ class Gate:
             )
 
 
+def _scope(scope: str) -> str:
+    try:
+        return parse_scope(scope)
+    except ValueError as exc:
+        raise GateError("W-GATE-001", str(exc)) from None
+
+
 def _reservation_of(decision: Decision) -> Reservation:
     if not decision.allowed or not isinstance(decision.reservation, Reservation):
         raise GateError("W-GATE-001", "only an allowed decision holds a budget reservation")
@@ -417,20 +430,6 @@ def _reservation_of(decision: Decision) -> Reservation:
 
 def _fingerprint(tool: str, args: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json([tool, args])).hexdigest()
-
-
-def _first_error(exc: ValidationError) -> tuple[str, str]:
-    err = exc.errors(include_url=False, include_context=False)[0]
-    path = ".".join(str(p) for p in err["loc"]) or "(arguments)"
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return path, "unknown field"
-    if kind == "missing":
-        return path, "required field is missing"
-    shown = repr(err.get("input"))
-    if len(shown) > 40:
-        shown = shown[:37] + "..."
-    return path, f"{err['msg']} (got {shown})"
 
 
 def _oversize(args: Mapping[str, Any], limits: Limits) -> str | None:

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from warden.clock import Clock, FixedClock, IdSource
-from warden.errors import ManifestError, ProjectError
+from warden.errors import ManifestError, ProjectError, WardenError
 from warden.facts import FactProvider, FactRegistry
 from warden.gate import Gate
 from warden.manifest import AgentManifest, parse_manifest, shorthand_policies
@@ -148,7 +148,7 @@ def load_project(path: Path | str = ".") -> Project:
     for m in manifests:
         for tool_name in sorted(m.allowed_tools):
             if tool_name not in tools:
-                raise ManifestError(
+                raise ProjectError(
                     "W-PRJ-003",
                     f"agent {m.name!r} allows tool {tool_name!r}, which no listed module registers",
                     file=m.file,
@@ -206,21 +206,26 @@ def _add_fact(
 
 def _import(root: Path, name: str, doc: YamlDoc, loc: tuple[str | int, ...]) -> ModuleType:
     root_str = str(root)
-    if root_str not in sys.path:
+    if sys.path[:1] != [root_str]:  # this project's folder first, so its modules win
+        if root_str in sys.path:
+            sys.path.remove(root_str)
         sys.path.insert(0, root_str)
-    loaded = sys.modules.get(name)
-    if loaded is not None:
-        origin = getattr(loaded, "__file__", None) or ""
-        if not Path(origin).resolve().is_relative_to(root.resolve()):
-            del sys.modules[name]  # a module of that name from another project
+    top = name.partition(".")[0]
+    for loaded_name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        origin = getattr(sys.modules[loaded_name], "__file__", None) or ""
+        if origin and not Path(origin).resolve().is_relative_to(root.resolve()):
+            del sys.modules[loaded_name]  # a module of that name from another project
+    importlib.invalidate_caches()
     try:
         return importlib.import_module(name)
     except Exception as exc:
+        inner = (
+            f"{exc.code}: {exc.message}"
+            if isinstance(exc, WardenError)
+            else f"{type(exc).__name__}: {exc}"
+        )
         raise doc.error(
-            "W-PRJ-002",
-            f"cannot import {name!r}: {type(exc).__name__}: {exc}",
-            loc,
-            cls=ProjectError,
+            "W-PRJ-002", f"cannot import {name!r}: {inner}", loc, cls=ProjectError
         ) from exc
 
 

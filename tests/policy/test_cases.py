@@ -163,7 +163,7 @@ def test_a_case_that_cannot_run_is_a_failed_case_not_a_crash(
     result = only(refunds_project.run_policy_cases(load_cases(path)))
     assert not result.passed
     assert result.outcome == "error"
-    assert result.problems[0].startswith("ValidationError: ")
+    assert result.problems[0].startswith("args break the create_refund contract: amount_usd")
 
 
 def test_a_case_naming_an_agent_goes_through_the_project_gate(
@@ -425,3 +425,42 @@ def test_history_now_and_run_setups_reach_the_conditions(
     assert result.passed, result.problems
     if rule is None:
         assert result.code == "W-POL-102"
+
+
+def test_an_agent_case_runs_with_its_run_now_and_history(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.conftest import REFUNDS
+    from warden.project import load_project
+
+    project = tmp_path / "p"
+    shutil.copytree(REFUNDS, project)
+    (project / "policies" / "agent_test.yaml").write_text(
+        "policy: refunds.yaml\n"
+        "tests:\n"
+        "  - name: the ninth call of a run is over the budget\n"
+        "    agent: refund_autopilot\n    tool: lookup_customer\n    args: {customer_id: cus_1}\n"
+        "    run: {calls: 8}\n    expect: deny\n    code: W-BUD-001\n"
+        "  - name: a run older than its wall time stops\n"
+        "    agent: refund_autopilot\n    tool: lookup_customer\n    args: {customer_id: cus_1}\n"
+        "    run: {elapsed: 500}\n    expect: deny\n    code: W-BUD-004\n"
+        "  - name: a fresh run may look up\n"
+        "    agent: refund_autopilot\n    tool: lookup_customer\n    args: {customer_id: cus_1}\n"
+        "    expect: allow\n"
+    )
+    loaded = load_project(project)
+    cases = load_cases(project / "policies" / "agent_test.yaml")
+    results = loaded.run_policy_cases(cases)
+    assert [r.passed for r in results] == [True, True, True], [r.problems for r in results]
+
+
+def test_as_agent_lets_a_policy_level_case_reach_an_agent_scoped_policy(tmp_path: Path) -> None:
+    write(tmp_path, "scoped.yaml", "policy:\n  agents: [bot]\n  rules:\n    - allow: true\n")
+    path = write(
+        tmp_path,
+        "scoped_test.yaml",
+        "tests:\n  - name: as the bot\n    tool: t\n    as_agent: bot\n    expect: allow\n"
+        "  - name: as anyone else\n    tool: t\n    expect: deny\n    code: W-POL-102\n",
+    )
+    results = run_cases(load_cases(path))
+    assert [r.passed for r in results] == [True, True], [r.problems for r in results]

@@ -141,3 +141,17 @@ def test_mcp_export_derives_annotations_from_the_risk_tier(
     assert spec["annotations"]["readOnlyHint"] is read_only
     assert spec["annotations"]["destructiveHint"] is destructive
     assert spec["_meta"]["warden/risk"] == risk
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        warden.Limits(max_string_length=0),
+        warden.Limits(max_list_length=-1),
+        warden.Limits(max_depth=0),
+    ],
+)
+def test_limits_must_be_positive(limits: warden.Limits) -> None:
+    with pytest.raises(warden.ToolDefinitionError) as exc:
+        make_refund_tool(limits=limits)
+    assert exc.value.code == "W-TOOL-003"

@@ -277,7 +277,7 @@ def run_scenarios(project_path: Path | None = None) -> list[tuple[Scenario, Deci
 def demo(project: Path | None) -> None:
     """Walk the seeds' refund examples through the gate and show every decision.
 
-    Uses the refund example project bundled with Warden (two agents, three tools, the
+    Uses the refund example project bundled with Warden (two agents, four tools, the
     seed's manifest and policy). Nothing is written anywhere.
     """
     path = project or example_project()

@@ -2,7 +2,7 @@
 
 Every command parses its options, calls the library and renders the result. A
 `WardenError` is printed with its code, file:line and fix, and exits 2; a failed check
-(a policy test, a deny asked for with --fail-on-deny) exits 1; anything unexpected is
+(a policy test case) exits 1; anything unexpected is
 reported as an internal error without a traceback unless --debug is given.
 """
 

@@ -35,6 +35,7 @@ from warden.errors import ConfigError, PolicyTestError
 from warden.history import ActionRecord, HistoryView
 from warden.policy.evaluate import AgentView, NowView, PolicyResult, PolicySet, RunView
 from warden.policy.load import policy_set
+from warden.tools.spec import describe_validation_error
 from warden.yamlsource import config_error_from_validation, load_yaml
 
 __all__ = [
@@ -73,6 +74,7 @@ class _Case(BaseModel):
     name: str = Field(min_length=1)
     tool: str
     agent: str | None = None
+    as_agent: str = "test-agent"
     args: dict[str, Any] = {}
     context: dict[str, Any] = {}
     facts: dict[str, Any] = {}
@@ -202,7 +204,7 @@ def evaluate_case(
     return policies.evaluate(
         spec.tool,
         args=args if args is not None else spec.args,
-        agent=AgentView(name=spec.agent or "test-agent"),
+        agent=AgentView(name=spec.agent or spec.as_agent),
         run=RunView(
             id="test-run",
             calls=r.calls,
@@ -261,7 +263,16 @@ def _run_one(runner: _Runner, case: PolicyCase, display: Any) -> CaseResult:
             )
         args: Mapping[str, Any] = spec.args
         if runner.validate_args is not None:
-            args = runner.validate_args(spec.tool, spec.args)
+            try:
+                args = runner.validate_args(spec.tool, spec.args)
+            except ValidationError as exc:
+                path, message = describe_validation_error(exc)
+                return CaseResult(
+                    case=case,
+                    passed=False,
+                    outcome="error",
+                    problems=(f"args break the {spec.tool} contract: {path}: {message}",),
+                )
         result = evaluate_case(pset, case, args=args)
         return _check(
             case,
@@ -284,9 +295,30 @@ def _run_one(runner: _Runner, case: PolicyCase, display: Any) -> CaseResult:
 def _via_gate(
     gate: Any, case: PolicyCase
 ) -> tuple[str, str | None, tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    from warden.gate import ToolCall  # the gate imports policies; import it only when needed
+    from warden.budgets import Amounts  # the gate imports policies; import it only when needed
+    from warden.gate import ToolCall
 
     spec = case.spec
+    now = _timestamp(case.file, case.line, spec.now)
+    gate.clock.set(spec.now)
+    store = gate.store
+    r = spec.run
+    if r.calls or r.spend or r.tokens or r.elapsed:  # the run so far, as the store would hold it
+        store.add_usage(
+            "test-run", Amounts(calls=r.calls, usd=r.spend, tokens=r.tokens), now - r.elapsed
+        )
+    for h in sorted(spec.history, key=lambda h: -parse_duration(h.ago)):
+        store.record_action(
+            spec.agent or "",
+            ActionRecord(
+                at=now - parse_duration(h.ago),
+                run_id="test-run" if h.same_run else "earlier-run",
+                tool=h.tool,
+                outcome=h.outcome,
+                args=h.args,
+                approved=h.approved,
+            ),
+        )
     d = gate.decide(
         ToolCall(
             agent=spec.agent or "",

@@ -311,7 +311,7 @@ def _check_node(node: ast.AST, fail: Callable[..., PolicyError], called: set[int
     kind = type(node)
     if kind not in _ALLOWED_NODES:
         what = _FORBIDDEN_WHY.get(kind, f"'{kind.__name__}' expressions")
-        raise fail("W-POL-002", f"{what} are not allowed in conditions")
+        raise fail("W-POL-002", f"not allowed in conditions: {what}")
     if isinstance(node, ast.Constant) and not (
         node.value is None or type(node.value) in (str, int, float, bool)
     ):

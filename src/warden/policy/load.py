@@ -24,7 +24,7 @@ def is_policy_file(path: Path) -> bool:
     return path.suffix in (".yaml", ".yml") and not path.stem.endswith("_test")
 
 
-def policy_files(paths: Iterable[Path]) -> list[Path]:
+def policy_files(paths: Iterable[Path], *, root: Path | None = None) -> list[Path]:
     """Every policy file named, or found under a named folder, in a stable order."""
     found: list[Path] = []
     for p in paths:
@@ -33,7 +33,7 @@ def policy_files(paths: Iterable[Path]) -> list[Path]:
         elif p.exists():
             found.append(p)
         else:
-            raise PolicyError("W-CFG-001", "no such policy file or folder", file=str(p))
+            raise PolicyError("W-CFG-001", "no such policy file or folder", file=_display(p, root))
     return found
 
 
@@ -59,7 +59,7 @@ def load_policies(
     `extra` are policies derived elsewhere (agent manifests' shorthands), and
     `extra_sources` the (name, text) pairs they came from, which enter the revision.
     """
-    docs = [load_yaml(f, display=_display(f, root)) for f in policy_files(paths)]
+    docs = [load_yaml(f, display=_display(f, root)) for f in policy_files(paths, root=root)]
     return policy_set(docs, extra=extra, extra_sources=extra_sources, fields=fields)
 
 

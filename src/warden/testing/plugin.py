@@ -4,7 +4,7 @@ Fixtures:
 
 - ``warden_clock``: a `FixedClock` at 2026-01-01T09:00:00Z;
 - ``warden_project``: the project named by ``--warden-project`` or the ``warden_project``
-  ini option (default: the folder pytest runs in);
+  ini option (a relative path is taken from pytest's root folder; default: that folder);
 - ``warden_gate``: a `CapturingGate` over that project, a fresh in-memory store and the
   fixed clock;
 - ``warden_decisions``: the list of decisions ``warden_gate`` made.
@@ -55,10 +55,8 @@ def warden_clock() -> FixedClock:
 @pytest.fixture
 def warden_project(request: pytest.FixtureRequest) -> Project:
     config = request.config
-    where = (
-        config.getoption("--warden-project") or config.getini("warden_project") or config.rootpath
-    )
-    return load_project(Path(str(where)))
+    named = config.getoption("--warden-project") or config.getini("warden_project")
+    return load_project(config.rootpath / str(named) if named else config.rootpath)
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, cast, get_type_hints
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from warden.errors import ToolDefinitionError
+from warden.errors import GateError, ToolDefinitionError
 
-__all__ = ["Limits", "RiskTier", "Tool", "ToolContext", "tool"]
+__all__ = ["Limits", "RiskTier", "Tool", "ToolContext", "describe_validation_error", "tool"]
 
 
 class RiskTier(StrEnum):
@@ -107,11 +107,15 @@ class Tool:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
 
-    def invoke(self, args: Mapping[str, Any], *extra: Any) -> Any:
+    def invoke(self, args: Mapping[str, Any] | None, *extra: Any) -> Any:
         """Validate `args` against the strict contract, then call the function with the model.
 
-        (The strict model subclasses the user's, so the function gets its own type.)
+        (The strict model subclasses the user's, so the function gets its own type.) Takes
+        a decision's ``args`` as they are; None (a call whose contract check failed) is
+        refused with W-GATE-001.
         """
+        if args is None:
+            raise GateError("W-GATE-001", f"{self.name}: no validated arguments to run with")
         return self.fn(self.model.model_validate(args), *extra)
 
     # hooks can be given to @warden.tool or attached afterwards with these decorators
@@ -227,6 +231,10 @@ def tool(
             )
         user_model = _argument_model(f, _caller_locals(depth + 1))
         lim = limits or Limits()
+        if min(lim.max_string_length, lim.max_list_length, lim.max_depth) <= 0:
+            raise ToolDefinitionError(
+                "W-TOOL-003", f"tool {f.__name__!r}: every limit must be positive"
+            )
         model = _strict_model(user_model, lim)
         sens = frozenset(sensitive)
         unknown = sens - frozenset(model.model_fields)
@@ -262,6 +270,24 @@ def tool(
     if fn is not None:
         return wrap(fn, depth=2)
     return wrap
+
+
+def describe_validation_error(exc: ValidationError) -> tuple[str, str]:
+    """The first failing field's path and a short message (no pydantic URL)."""
+    err = exc.errors(include_url=False, include_context=False)[0]
+    path = ".".join(str(p) for p in err["loc"]) or "(arguments)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return path, "unknown field"
+    if kind == "missing":
+        return path, "required field is missing"
+    try:
+        shown = repr(err.get("input"))
+    except Exception:  # a value too large to print
+        shown = type(err.get("input")).__name__
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
+    return path, f"{err['msg']} (got {shown})"
 
 
 def tools_in(namespace: Mapping[str, Any]) -> list[Tool]:
