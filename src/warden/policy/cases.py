@@ -180,26 +180,29 @@ def _timestamp(doc_file: str, line: int, text: str) -> float:
     return when.timestamp()
 
 
+def _history(spec: _Case, now: float) -> list[ActionRecord]:
+    """The case's earlier actions, oldest first, as history records."""
+    records = [
+        ActionRecord(
+            at=now - parse_duration(h.ago),
+            run_id="test-run" if h.same_run else "earlier-run",
+            tool=h.tool,
+            outcome=h.outcome,
+            args=h.args,
+            approved=h.approved,
+        )
+        for h in spec.history
+    ]
+    return sorted(records, key=lambda r: r.at)
+
+
 def evaluate_case(
     policies: PolicySet, case: PolicyCase, *, args: Mapping[str, Any] | None = None
 ) -> PolicyResult:
     """Evaluate a policy-level case (no agent) against `policies`."""
     spec = case.spec
     now = _timestamp(case.file, case.line, spec.now)
-    records = sorted(
-        (
-            ActionRecord(
-                at=now - parse_duration(h.ago),
-                run_id="test-run" if h.same_run else "earlier-run",
-                tool=h.tool,
-                outcome=h.outcome,
-                args=h.args,
-                approved=h.approved,
-            )
-            for h in spec.history
-        ),
-        key=lambda r: r.at,
-    )
+    records = _history(spec, now)
     r = spec.run
     return policies.evaluate(
         spec.tool,
@@ -307,18 +310,8 @@ def _via_gate(
         store.add_usage(
             "test-run", Amounts(calls=r.calls, usd=r.spend, tokens=r.tokens), now - r.elapsed
         )
-    for h in sorted(spec.history, key=lambda h: -parse_duration(h.ago)):
-        store.record_action(
-            spec.agent or "",
-            ActionRecord(
-                at=now - parse_duration(h.ago),
-                run_id="test-run" if h.same_run else "earlier-run",
-                tool=h.tool,
-                outcome=h.outcome,
-                args=h.args,
-                approved=h.approved,
-            ),
-        )
+    for record in _history(spec, now):
+        store.record_action(spec.agent or "", record)
     d = gate.decide(
         ToolCall(
             agent=spec.agent or "",

@@ -19,11 +19,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from warden.decision import ApprovalRequirement, Outcome
+from warden.decision import Outcome
 from warden.facts import FactError, FactView
 from warden.history import HistoryView
 from warden.policy.model import CompiledPolicy, Rule
-from warden.policy.plan import Plan, PolicyResult, build_plan
+from warden.policy.plan import Plan, PolicyResult, build_plan, combine_rules, nothing_matched
 
 __all__ = [
     "AgentView",
@@ -257,7 +257,6 @@ def _evaluate_slow(
     """Rule by rule, for a call the plan could not decide: names the rule that failed."""
     args, context, facts, agent, run, now, history = plan_call
     call = (Scope(args, context, facts), args, agent, run, context, facts, now, history)
-    best: Outcome | None = None
     fired: list[Rule] = []
     for policy in policies:
         try:
@@ -266,45 +265,14 @@ def _evaluate_slow(
             return _failure("W-POL-104", str(exc), policy, call, redact)
         except Exception as exc:  # any evaluation fault fails closed
             return _failure("W-POL-103", _describe(exc), policy, call, redact)
-        if index < 0:
-            continue
-        rule = policy.rules[index]
-        assert rule.outcome is not None
-        if rule.outcome is Outcome.DENY:
-            return PolicyResult(
-                outcome=Outcome.DENY,
-                code="W-POL-101",
-                reasons=(rule.reason,),
-                rules=(rule.ref,),
-                redact_fields=redact,
-            )
-        fired.append(rule)
-        if best is None or rule.outcome.strictness > best.strictness:
-            best = rule.outcome
-    if best is None:
-        considered = sum(len(p.rules) for p in policies)
-        files = ", ".join(sorted({p.file for p in policies}))
-        return PolicyResult(
-            outcome=Outcome.DENY,
-            code="W-POL-102",
-            reasons=(f"no rule matched ({considered} rules considered in {files})",),
-            rules=(),
-            redact_fields=redact,
-        )
-    deciding = [r for r in fired if r.outcome is best]
-    approval: ApprovalRequirement | None = None
-    if best is Outcome.NEEDS_APPROVAL:
-        for r in deciding:
-            if r.approval is not None:
-                approval = r.approval if approval is None else approval.merge(r.approval)
-    return PolicyResult(
-        outcome=best,
-        code=None,
-        reasons=tuple(r.reason for r in deciding),
-        rules=tuple(r.ref for r in deciding),
-        approval=approval,
-        redact_fields=redact,
-    )
+        if index >= 0:
+            rule = policy.rules[index]
+            if rule.outcome is Outcome.DENY:  # nothing is stricter: stop here
+                return combine_rules([rule], redact)
+            fired.append(rule)
+    if not fired:
+        return nothing_matched(policies, redact)
+    return combine_rules(fired, redact)
 
 
 def _redactions(rules: Sequence[Rule], call: tuple[Any, ...]) -> frozenset[str]:

@@ -31,7 +31,7 @@ from warden.facts import FactError
 from warden.policy.expr import evaluator_globals
 from warden.policy.model import CompiledPolicy, Rule
 
-__all__ = ["Plan", "PolicyResult", "build_plan"]
+__all__ = ["Plan", "PolicyResult", "build_plan", "combine_rules", "nothing_matched"]
 
 _MISSING = object()
 _PARAMS = "args, context, facts, agent, run, now, history"
@@ -73,14 +73,23 @@ class Plan:
     """The generated Python, for debugging (``warden policy explain`` does not need it)."""
 
 
+def nothing_matched(policies: Sequence[CompiledPolicy], redact: frozenset[str]) -> PolicyResult:
+    """Deny (W-POL-102): no rule of the covering `policies` matched."""
+    considered = sum(len(p.rules) for p in policies)
+    files = ", ".join(sorted({p.file for p in policies}))
+    why = f"no rule matched ({considered} rules considered in {files})"
+    return _no_match(policies, redact, why)
+
+
 def _no_match(policies: Sequence[CompiledPolicy], redact: frozenset[str], why: str) -> PolicyResult:
     return PolicyResult(
         outcome=Outcome.DENY, code="W-POL-102", reasons=(why,), rules=(), redact_fields=redact
     )
 
 
-def _result_of(rules: Sequence[Rule], redact: frozenset[str]) -> PolicyResult:
-    """The combined result when `rules` (one per policy that matched) decided."""
+def combine_rules(rules: Sequence[Rule], redact: frozenset[str]) -> PolicyResult:
+    """The combined result when `rules` (one per policy that matched) decided: the
+    strictest outcome wins, and the approvals of every rule that asks for it merge."""
     best = max(rules, key=lambda r: r.outcome.strictness if r.outcome else -1)
     deciding = [r for r in rules if r.outcome is best.outcome]
     approval: ApprovalRequirement | None = None
@@ -256,7 +265,7 @@ def build_plan(
             )
             if rule.outcome is Outcome.DENY:
                 result_name = f"_D{pi}_{ri}"
-                namespace[result_name] = _result_of([rule], static_redact)
+                namespace[result_name] = combine_rules([rule], static_redact)
                 lines.append(f"{keyword} {test}: return {result_name}")
             else:
                 lines.append(f"{keyword} {test}: m{pi} = {ri}")
@@ -346,11 +355,7 @@ def _final_lookup(
     -1, no match, as the last entry), so combining is a few tuple lookups. Past
     `_TABLE_LIMIT` combinations a memo is used instead.
     """
-    considered = sum(len(p.rules) for p in policies)
-    files = ", ".join(sorted({p.file for p in policies}))
-    nothing = _no_match(
-        policies, redact, f"no rule matched ({considered} rules considered in {files})"
-    )
+    nothing = nothing_matched(policies, redact)
     sizes = [len(p.rules) + 1 for p in policies]
     total = 1
     for size in sizes:
@@ -359,7 +364,7 @@ def _final_lookup(
 
     def result(indices: tuple[int, ...]) -> PolicyResult:
         rules = [p.rules[i] for p, i in zip(policies, indices, strict=True) if i >= 0]
-        return _result_of(rules, redact) if rules else nothing
+        return combine_rules(rules, redact) if rules else nothing
 
     if total <= _TABLE_LIMIT:
 
