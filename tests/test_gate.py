@@ -523,3 +523,13 @@ def test_invoke_refuses_a_decision_without_validated_arguments(
     d = gate.decide(call(args=refund("bad"), context=PRO))
     with pytest.raises(warden.GateError):
         gate.tools["create_refund"].invoke(d.args)
+
+
+def test_ending_a_run_forgets_its_ledger_and_loop_counts(
+    gate: CapturingGate, call: CallFactory
+) -> None:
+    for _ in range(2):
+        gate.settle(gate.decide(_lookup(call, "cus_042")), ok=True)
+    gate.end_run("run_b")
+    assert gate.store.ledger("run_b") is None
+    assert gate.decide(_lookup(call, "cus_042")).allowed, "loop counts start again"

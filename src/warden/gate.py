@@ -351,6 +351,11 @@ class Gate:
             _scope(scope), engaged=False, by=by, reason=reason, at=self.clock.timestamp()
         )
 
+    def end_run(self, run_id: str) -> None:
+        """Forget a finished run's budget ledger, loop counts and fact cache (the agent's
+        history stays). Decisions for the same run id afterwards start a fresh ledger."""
+        self.store.forget_run(run_id)
+
     def new_run_id(self) -> str:
         return self.ids.new_id("run")
 

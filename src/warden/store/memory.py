@@ -150,10 +150,18 @@ class MemoryStore:
             records = self._history[agent]
             records.append(record)
             if len(records) > _HISTORY_CAP:
-                del records[: _HISTORY_CAP // 2]
+                # a new list: a reader still scanning the old one is not disturbed
+                self._history[agent] = records[_HISTORY_CAP // 2 :]
 
     def history(self, agent: str) -> Sequence[ActionRecord]:
         return self._history.get(agent, ())
 
     def fact_cache(self, run_id: str) -> dict[Any, Any]:
         return self._facts[run_id]
+
+    def forget_run(self, run_id: str) -> None:
+        with self._budget_lock:
+            self._ledgers.pop(run_id, None)
+        with self._loop_lock:
+            self._seen.pop(run_id, None)
+        self._facts.pop(run_id, None)
