@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from warden.decision import Outcome
-from warden.facts import FactError, FactView
+from warden.facts import FactError, FactView, UnknownName
 from warden.history import HistoryView
 from warden.policy.model import CompiledPolicy, Rule
 from warden.policy.plan import Plan, PolicyResult, build_plan, combine_rules, nothing_matched
@@ -264,7 +264,7 @@ def _evaluate_slow(
         except FactError as exc:
             return _failure("W-POL-104", str(exc), policy, call, redact)
         except Exception as exc:  # any evaluation fault fails closed
-            return _failure("W-POL-103", _describe(exc), policy, call, redact)
+            return _failure("W-POL-103", describe_fault(exc), policy, call, redact)
         if index >= 0:
             rule = policy.rules[index]
             if rule.outcome is Outcome.DENY:  # nothing is stricter: stop here
@@ -301,7 +301,7 @@ def _failure(
             if isinstance(exc, FactError):
                 message = str(exc)
             elif code == "W-POL-103":
-                message = _describe(exc)
+                message = describe_fault(exc)
             break
     where = f" in rule {culprit.ref}" if culprit else f" in {policy.file}"
     return PolicyResult(
@@ -324,7 +324,8 @@ def safe_repr(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _describe(exc: BaseException) -> str:
+def describe_fault(exc: BaseException) -> str:
+    """A short, always-printable description of why a condition could not be evaluated."""
     try:
         return _describe_unsafe(exc)
     except Exception:
@@ -332,12 +333,9 @@ def _describe(exc: BaseException) -> str:
 
 
 def _describe_unsafe(exc: BaseException) -> str:
-    if isinstance(exc, KeyError):
-        # UnknownName explains itself; a plain KeyError is a missing key in args/context
-        text = str(exc)
-        return (
-            text
-            if text.startswith("no ")
-            else (f"no value named {exc.args[0]!r} (not an argument, context value or fact)")
-        )
+    if isinstance(exc, UnknownName):  # explains itself
+        return str(exc)
+    if isinstance(exc, KeyError):  # a missing key in args, context or nested data
+        key = exc.args[0] if exc.args else None
+        return f"no value named {safe_repr(key)} (not an argument, context value or fact)"
     return f"{type(exc).__name__}: {exc}"

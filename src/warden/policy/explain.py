@@ -15,7 +15,16 @@ from typing import Any
 
 from warden.facts import FactError
 from warden.history import HistoryView
-from warden.policy.evaluate import AgentView, NowView, PolicyResult, PolicySet, RunView, Scope
+from warden.policy.evaluate import (
+    AgentView,
+    NowView,
+    PolicyResult,
+    PolicySet,
+    RunView,
+    Scope,
+    describe_fault,
+    safe_repr,
+)
 from warden.policy.expr import compile_condition
 from warden.policy.model import Rule, make_rule
 
@@ -108,7 +117,7 @@ def _status(rule: Rule, call: tuple[Any, ...]) -> str:
     except FactError as exc:
         return f"error: {exc}"
     except Exception as exc:
-        return f"error: {_short(exc)}"
+        return f"error: {describe_fault(exc)}"
 
 
 def _trace(
@@ -145,9 +154,9 @@ def _clauses(rule: Rule, call: tuple[Any, ...]) -> tuple[ClauseTrace, ...]:
         cond = compile_condition(source, file=rule.ref.file, line=rule.ref.line)
         probe = make_rule(ref=rule.ref, condition=cond, outcome=rule.outcome, reason="")
         try:
-            value = repr(probe.test(*call))
+            value = safe_repr(probe.test(*call))
         except Exception as exc:
-            value = f"error: {_short(exc)}"
+            value = f"error: {describe_fault(exc)}"
         out.append(ClauseTrace(source=source, value=value))
     return tuple(out)
 
@@ -158,14 +167,7 @@ def _names(rule: Rule, scope: Scope) -> tuple[tuple[str, str], ...]:
     shown: list[tuple[str, str]] = []
     for name in sorted(rule.condition.names):
         try:
-            shown.append((name, repr(scope[name])))
+            shown.append((name, safe_repr(scope[name])))
         except Exception as exc:
-            shown.append((name, f"missing ({_short(exc)})"))
+            shown.append((name, f"missing ({describe_fault(exc)})"))
     return tuple(shown)
-
-
-def _short(exc: BaseException) -> str:
-    if isinstance(exc, KeyError):
-        text = str(exc)
-        return text if text.startswith("no ") else f"no value named {exc.args[0]!r}"
-    return f"{type(exc).__name__}: {exc}"

@@ -78,10 +78,10 @@ def nothing_matched(policies: Sequence[CompiledPolicy], redact: frozenset[str]) 
     considered = sum(len(p.rules) for p in policies)
     files = ", ".join(sorted({p.file for p in policies}))
     why = f"no rule matched ({considered} rules considered in {files})"
-    return _no_match(policies, redact, why)
+    return _no_match(redact, why)
 
 
-def _no_match(policies: Sequence[CompiledPolicy], redact: frozenset[str], why: str) -> PolicyResult:
+def _no_match(redact: frozenset[str], why: str) -> PolicyResult:
     return PolicyResult(
         outcome=Outcome.DENY, code="W-POL-102", reasons=(why,), rules=(), redact_fields=redact
     )
@@ -225,7 +225,7 @@ def build_plan(
     static_redact = frozenset[str]().union(*(p.log.redact_fields for p in policies))
     redact_rules = tuple(r for p in policies for r in p.redact_rules)
     if not policies:
-        none = _no_match(policies, static_redact, f"no policy covers tool {tool!r} for this agent")
+        none = _no_match(static_redact, f"no policy covers tool {tool!r} for this agent")
         return Plan(
             policies=(),
             decide=lambda *_: none,

@@ -2,7 +2,7 @@
 
 from warden.tools.registry import ToolRegistry
 from warden.tools.schema import to_anthropic, to_mcp, to_openai
-from warden.tools.spec import Limits, RiskTier, Tool, ToolContext, tool, tools_in
+from warden.tools.spec import Limits, RiskTier, Tool, ToolContext, tool
 
 __all__ = [
     "Limits",
@@ -14,5 +14,4 @@ __all__ = [
     "to_mcp",
     "to_openai",
     "tool",
-    "tools_in",
 ]

@@ -288,8 +288,3 @@ def describe_validation_error(exc: ValidationError) -> tuple[str, str]:
     if len(shown) > 40:
         shown = shown[:37] + "..."
     return path, f"{err['msg']} (got {shown})"
-
-
-def tools_in(namespace: Mapping[str, Any]) -> list[Tool]:
-    """The tools defined in a module's namespace, in definition order."""
-    return [v for v in namespace.values() if isinstance(v, Tool)]
