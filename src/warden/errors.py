@@ -12,7 +12,12 @@ faults, and every one of them carries a code too::
     │   └── PolicyTestError          W-PTS-*  a *_test.yaml file
     ├── ToolDefinitionError          W-TOOL-* a @warden.tool that cannot be registered
     ├── GateError                    W-GATE-* the gate used wrongly (e.g. no policy loaded)
-    └── StoreError                   W-STO-*  state could not be read or written
+    ├── StoreError                   W-STO-*  state could not be read or written
+    ├── IdempotencyError             W-IDM-*  an idempotency key reused wrongly, or busy
+    ├── ApprovalError                W-APR-*  an approval that does not let the action run
+    ├── ExecutionError               W-EXE-*  an action that cannot execute
+    ├── AuditError                   W-AUD-*  the audit log or a checkpoint does not verify
+    └── RunError                     W-RUN-*  an unknown run
 
 Every code has a docs page (``docs/errors/<CODE>.md``) generated from `CODES`, which says
 what happened, why, and how to fix it. A test keeps the two in step.
@@ -24,13 +29,18 @@ from dataclasses import dataclass
 
 __all__ = [
     "CODES",
+    "ApprovalError",
+    "AuditError",
     "CodeInfo",
     "ConfigError",
+    "ExecutionError",
     "GateError",
+    "IdempotencyError",
     "ManifestError",
     "PolicyError",
     "PolicyTestError",
     "ProjectError",
+    "RunError",
     "StoreError",
     "ToolDefinitionError",
     "WardenError",
@@ -57,6 +67,10 @@ def _e(title: str, why: str, fix: str) -> CodeInfo:
 
 def _d(title: str, why: str, fix: str) -> CodeInfo:
     return CodeInfo(title=title, why=why, fix=fix, kind="decision")
+
+
+def _o(title: str, why: str, fix: str) -> CodeInfo:
+    return CodeInfo(title=title, why=why, fix=fix, kind="outcome")
 
 
 CODES: dict[str, CodeInfo] = {
@@ -306,6 +320,175 @@ CODES: dict[str, CodeInfo] = {
         "Warden could not read or write its state; decisions fail closed.",
         "Check the store's health; nothing executes until it answers.",
     ),
+    "W-STO-002": _e(
+        "Database written by a newer Warden",
+        "The database records a schema version this Warden does not know, so reading it "
+        "could misread records.",
+        "Upgrade Warden to the version that wrote the database, or point it at another file.",
+    ),
+    "W-STO-003": _e(
+        "Not a Warden database",
+        "The file exists but is not a SQLite database Warden created, or it is damaged.",
+        "Check the path (the default is .warden/warden.db in the project); restore the "
+        "file from a backup if it was damaged.",
+    ),
+    "W-IDM-001": _e(
+        "Idempotency key reused with other arguments",
+        "An idempotency key identifies one request. The same key arrived with a different "
+        "tool or different arguments, so Warden cannot tell which one the caller meant.",
+        "Use a new key for a new request; resend the original arguments to get the stored "
+        "result of the first.",
+    ),
+    "W-IDM-002": _e(
+        "Request with this idempotency key is in progress",
+        "Another caller holds the same idempotency key and its call has not finished. Only "
+        "one of them executes.",
+        "Retry after a moment: once the first call finishes, the same key returns its "
+        "stored result.",
+    ),
+    "W-APR-001": _e(
+        "Approval does not match this call",
+        "An approval is bound to a hash of the agent, the tool, the canonical arguments, "
+        "the policy revision and the run. The call presented with it differs in at least "
+        "one of them, for example changed arguments or a newer policy.",
+        "Propose the call again: the changed call needs its own approval.",
+    ),
+    "W-APR-002": _e(
+        "Approval expired",
+        "The approval request passed its expiry before it was approved, or before the "
+        "approved action ran.",
+        "Propose the call again to open a new request; raise `approvals.expire_after` in "
+        "warden.yaml if approvers need longer.",
+    ),
+    "W-APR-003": _e(
+        "Self-approval refused",
+        "The person approving is the one who requested the action (the caller or the "
+        "person the run acts for). An approval must come from someone else.",
+        "Ask another person who holds the required role.",
+    ),
+    "W-APR-004": _e(
+        "Approval already used or decided",
+        "Approvals are single use: this one already let its action run, or was denied, "
+        "or has all the verdicts it needs.",
+        "Propose the call again if it must run again; it needs a new approval.",
+    ),
+    "W-APR-005": _e(
+        "Approver already gave a verdict",
+        "A two-person rule needs distinct people; this approver already gave a verdict on "
+        "this request.",
+        "Ask a second person who holds a required role.",
+    ),
+    "W-APR-006": _e(
+        "Approver does not hold a required role",
+        "The request needs approval from the roles it lists. Roles are granted in "
+        "warden.yaml under `roles:`; the approver holds none that is still needed.",
+        "Ask a holder of the role, or grant the role under `roles:` in warden.yaml.",
+    ),
+    "W-APR-007": _e(
+        "Approval was denied",
+        "A person with a required role denied the request; the action will not run.",
+        "Read the verdict's reason with `warden approvals show ID`; propose a different call.",
+    ),
+    "W-APR-008": _e(
+        "Unknown approval",
+        "No approval request has this id.",
+        "List the open requests with `warden approvals list`.",
+    ),
+    "W-APR-009": _e(
+        "Approval still pending",
+        "The action waits for verdicts that have not all arrived.",
+        "Wait for the approvers (`warden approvals show ID` says who is still needed).",
+    ),
+    "W-EXE-001": _o(
+        "Tool failed",
+        "The tool raised an exception on every attempt (its `retries` included). The error "
+        "is stored under the idempotency key and returned again for the same key.",
+        "Read the stored error with `warden runs show RUN`; fix the cause and propose the "
+        "call with a new key.",
+    ),
+    "W-EXE-002": _o(
+        "Tool timed out; outcome unknown",
+        "The tool did not return within its `timeout_s`. It may still take effect, so the "
+        "action is marked outcome_unknown and the run escalated; a late result is recorded "
+        "if it arrives.",
+        "Check the backend for the effect (the idempotency key identifies it); give the "
+        "tool a `reconcile` hook so Warden can find out by itself.",
+    ),
+    "W-EXE-003": _o(
+        "Interrupted; outcome unknown",
+        "Warden stopped (a crash, a kill) while the tool was executing, and the tool has no "
+        "`reconcile` hook, so nobody knows whether it took effect. Warden never re-runs it "
+        "blindly: the action is marked outcome_unknown and its run escalated.",
+        "Check the backend for the effect using the action's idempotency key; add a "
+        "`reconcile` hook to the tool so restarts settle this by themselves.",
+    ),
+    "W-EXE-004": _o(
+        "Interrupted before it took effect",
+        "Warden stopped while the tool was executing; on restart the tool's `reconcile` "
+        "hook reported that the effect never happened. The action is marked failed and its "
+        "idempotency key released, so the same call may be proposed again.",
+        "Nothing to fix; propose the call again if it is still wanted.",
+    ),
+    "W-EXE-005": _e(
+        "Action cannot run",
+        "Only an action that the gate allowed, or whose approval is complete, can execute.",
+        "Check the action's state with `warden runs show RUN`.",
+    ),
+    "W-AUD-001": _e(
+        "Audit record altered",
+        "The record's hash does not match its content and the chain before it: the record, "
+        "or its hash, was changed after it was written.",
+        "Treat the log as tampered from this record on; compare with an export or a backup "
+        "taken earlier, and with the last signed checkpoint.",
+    ),
+    "W-AUD-002": _e(
+        "Audit record missing",
+        "The global sequence numbers have a gap before this record: a record was deleted.",
+        "Treat the log as tampered; restore the missing record from an export or backup.",
+    ),
+    "W-AUD-003": _e(
+        "Audit record out of place",
+        "The record does not follow the one before it in its stream: records were "
+        "reordered, or a record was inserted.",
+        "Treat the log as tampered from this record on; compare with an earlier export.",
+    ),
+    "W-AUD-004": _e(
+        "Audit log truncated",
+        "A signed checkpoint saw more records in a stream than the log now holds: its tail "
+        "was cut off.",
+        "Restore the missing records from an export or backup taken after the checkpoint.",
+    ),
+    "W-AUD-005": _e(
+        "Checkpoint signature invalid",
+        "The checkpoint's Ed25519 signature does not verify with the public key, so the "
+        "checkpoint cannot be trusted as an anchor.",
+        "Verify with the public key the operator published (`--public-key`); fetch the "
+        "checkpoint again from where it was stored.",
+    ),
+    "W-AUD-006": _e(
+        "Audit log differs from the checkpoint",
+        "A record the checkpoint covers has another hash than the checkpoint holds: the "
+        "chain was rewritten after the checkpoint was signed.",
+        "Treat the log as tampered; restore it from an export or backup that matches the "
+        "checkpoint.",
+    ),
+    "W-AUD-007": _e(
+        "Unreadable audit file",
+        "An export or checkpoint file is not in Warden's format (the message names the line).",
+        "Pass a file written by `warden audit export` or `warden audit checkpoint`.",
+    ),
+    "W-AUD-008": _e(
+        "Signing key unavailable",
+        "Signing a checkpoint needs the project's Ed25519 private key, and it is missing or "
+        "unreadable.",
+        "Run `warden audit checkpoint` once to create the key (.warden/audit-signing.key), or "
+        "restore it from where the operator keeps it.",
+    ),
+    "W-RUN-001": _e(
+        "Unknown run",
+        "No run with this id is recorded in the store.",
+        "List the runs with `warden runs list`.",
+    ),
 }
 
 
@@ -388,3 +571,42 @@ class GateError(WardenError):
 
 class StoreError(WardenError):
     """State could not be read or written."""
+
+
+class IdempotencyError(WardenError):
+    """An idempotency key was reused with other arguments, or its request is in progress."""
+
+
+class ApprovalError(WardenError):
+    """An approval verdict or an approved execution was refused."""
+
+
+class ExecutionError(WardenError):
+    """An action cannot execute in its state."""
+
+
+class AuditError(WardenError):
+    """The audit log, an export or a checkpoint does not verify.
+
+    `seq` and `stream` name the first bad record when there is one.
+    """
+
+    seq: int | None
+    stream: str | None
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        seq: int | None = None,
+        stream: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.seq = seq
+        self.stream = stream
+        super().__init__(code, message, hint=hint)
+
+
+class RunError(WardenError):
+    """A run that is not recorded."""

@@ -58,6 +58,10 @@ _KIND_TEXT = {
         "decision. This is not an exception: `Gate.decide` returns a `Decision` whose "
         "`code` is this value, and whose `reasons` say what happened in this case."
     ),
+    "outcome": (
+        "outcome. This is not an exception: `Gate.execute` returns an `Execution` whose "
+        "`error.code` is this value, and records it on the action in the audit log."
+    ),
 }
 
 _DOC_PATH = re.compile(r"docs/([A-Za-z0-9_./-]+\.md)")
@@ -122,6 +126,12 @@ def render_error_index() -> str:
         "a proposal or an approval request. A deny is the system working, not a fault. "
         "See [the gate](../concepts/gate.md).\n",
         *_index_table("decision"),
+        "",
+        "## Outcome codes\n",
+        "Recorded on an executed action by `Gate.execute`: the tool failed, timed out, or "
+        "was interrupted. The action's state says what Warden knows about its effect. See "
+        "[runs and actions](../concepts/runs.md).\n",
+        *_index_table("outcome"),
     ]
     return "\n".join(lines) + "\n"
 
