@@ -13,9 +13,10 @@ The result is a `Decision` value; a deny is the system working, never an excepti
 allowed decision holds a budget reservation: after running the tool, call `settle` (with
 the outcome, which also feeds the breaker); if the tool never runs, call `release`.
 
-Decisions here live in the state store they were made with (in memory by default).
-Recording each one durably before any side effect, and executing exactly once, is the
-job of the execution layer built around this function.
+`Gate.execute` goes on from there (steps 9-11): it records the decision durably, runs the
+tool exactly once under an idempotency key, records the outcome, settles the budget and
+feeds the breaker. It needs a durable store (`warden.store.sqlite.SQLiteStore`); see
+`warden.execution`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from warden.canonical import canonical_json
 from warden.clock import Clock, IdSource, RandomIds, SystemClock
 from warden.decision import ApprovalRequirement, Decision, Outcome, Stage
 from warden.errors import GateError, PolicyError
+from warden.execution import Executor
 from warden.facts import FactRegistry, FactView
 from warden.history import ActionRecord, HistoryView
 from warden.killswitch import parse_scope
@@ -42,7 +44,8 @@ from warden.manifest import AgentManifest
 from warden.modes import Mode
 from warden.policy.evaluate import AgentView, NowView, PlanTable, PolicySet
 from warden.store.memory import MemoryStore
-from warden.store.protocol import StateStore
+from warden.runs import Execution
+from warden.store.protocol import DurableStore, StateStore
 from warden.tools.registry import ToolRegistry
 from warden.tools.spec import Limits, Tool, describe_validation_error
 
@@ -73,6 +76,12 @@ class ToolCall:
     """Expected tokens, reserved against the run's token budget."""
     facts: Mapping[str, Any] | None = None
     """Fact values given outright (tests, replays); they take precedence over providers."""
+    step: int | None = None
+    """The call's step in its run; part of the derived idempotency key."""
+    idempotency_key: str | None = None
+    """The caller's own key; by default one is derived from run, step, tool and arguments."""
+    on_behalf_of: str | None = None
+    """The person the run acts for; they may not approve its actions."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -95,6 +104,8 @@ class Gate:
         facts: FactRegistry | None = None,
         clock: Clock | None = None,
         ids: IdSource | None = None,
+        approval_ttl_s: float = 86_400.0,
+        retry_backoff_s: float = 0.05,
     ) -> None:
         if not isinstance(policies, PolicySet) or len(policies) == 0:  # pyright: ignore[reportUnnecessaryIsInstance]
             raise PolicyError("W-POL-005", "a gate needs a policy set with at least one policy")
@@ -117,6 +128,30 @@ class Gate:
                     autonomy=m.autonomy or "",
                     tags=m.tags,
                 ),
+            )
+        self._executor: Executor | None = None
+        self._execution_options = {
+            "approval_ttl_s": approval_ttl_s,
+            "retry_backoff_s": retry_backoff_s,
+        }
+        durable = self._durable()
+        if durable is not None:
+            durable.audit(
+                "system",
+                "config.load",
+                {
+                    "policy_revision": policies.revision,
+                    "policies": [
+                        {"id": p.id, "file": p.file, "origin": p.origin}
+                        for p in policies.policies
+                    ],
+                    "agents": {
+                        m.name: {"version": m.version, "file": m.file, "revision": m.revision}
+                        for m in self.agents
+                    },
+                    "tools": sorted(t.name for t in self.tools),
+                },
+                at=self.clock.timestamp(),
             )
 
     # --- the decision -------------------------------------------------------------------
@@ -309,6 +344,49 @@ class Gate:
             decided_at=now,
             latency_ns=time.perf_counter_ns() - started,
         )
+
+    # --- execution (steps 9-11) --------------------------------------------------------------
+
+    def _durable(self) -> DurableStore | None:
+        return cast(DurableStore, self.store) if hasattr(self.store, "record_decision") else None
+
+    @property
+    def executor(self) -> Executor:
+        """The execution layer (needs a durable store)."""
+        if self._executor is None:
+            durable = self._durable()
+            if durable is None:
+                raise GateError(
+                    "W-GATE-001",
+                    "Gate.execute needs a durable store: pass store=SQLiteStore(...) "
+                    "(or SQLiteStore.temporary() in tests)",
+                )
+            self._executor = Executor(self, durable, **self._execution_options)
+        return self._executor
+
+    def execute(self, call: ToolCall, *, approval_id: str | None = None) -> Execution:
+        """Decide, record the decision durably, run the tool exactly once, record the outcome.
+
+        Returns an `Execution`; a deny, a suggestion and an approval request are values
+        too. Raises IdempotencyError when the key is busy or was used for another call,
+        and ApprovalError when `approval_id` does not let this exact call run."""
+        return self.executor.execute(call, approval_id=approval_id)
+
+    def resume(self, action_id: str) -> Execution:
+        """Run an action whose approval is complete (exactly once), else report its state."""
+        return self.executor.resume(action_id)
+
+    def wait(self, action_id: str, *, timeout_s: float, poll_s: float = 0.5) -> Execution:
+        """Wait durably for an action's approval, then run it."""
+        return self.executor.wait(action_id, timeout_s=timeout_s, poll_s=poll_s)
+
+    def recover(self, *, force: bool = False) -> list[Execution]:
+        """Settle actions a crashed process left executing (see `Executor.recover`)."""
+        return self.executor.recover(force=force)
+
+    def compensate(self, action_id: str, *, by: str, reason: str) -> Execution:
+        """Undo a succeeded action with its tool's compensate hook."""
+        return self.executor.compensate(action_id, by=by, reason=reason)
 
     # --- after the decision ---------------------------------------------------------------
 

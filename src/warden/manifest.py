@@ -40,6 +40,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from warden.canonical import content_hash
 from warden.breakers import BreakerConfig
 from warden.budgets import BudgetLimits
 from warden.decision import ApprovalRequirement, Outcome, RuleRef
@@ -171,6 +172,11 @@ class AgentManifest:
     model: Mapping[str, Any] | None
     file: str
     doc: YamlDoc = field(repr=False)
+
+    @property
+    def revision(self) -> str:
+        """Content hash of the manifest file as written."""
+        return content_hash(self.doc.text)
 
 
 def parse_manifest(doc: YamlDoc) -> AgentManifest:

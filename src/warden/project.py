@@ -5,6 +5,13 @@
     tools: [refund_tools]      # Python modules (importable from the project folder)
     facts: [refund_facts]      # optional: modules with @warden.fact providers
     policies: [policies/]      # policy files, or folders of them
+    store: .warden/warden.db   # optional: the SQLite file (WARDEN_DATABASE_URL overrides)
+    roles:                     # optional: who may approve what
+      support_lead: [alice, bob]
+    approvals:
+      expire_after: 24h        # how long a request stays open
+    idempotency:
+      retention: 24h           # how long a key returns its stored result
 
 Loading checks everything together: every tool a manifest allows is registered, every
 shorthand names a real argument, every policy names a known tool, and at least one
@@ -15,8 +22,8 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -24,6 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from warden.clock import Clock, FixedClock, IdSource
+from warden.durations import parse_duration
 from warden.errors import ManifestError, ProjectError, WardenError
 from warden.facts import FactProvider, FactRegistry
 from warden.gate import Gate
@@ -41,6 +49,17 @@ from warden.yamlsource import YamlDoc, config_error_from_validation, load_yaml
 __all__ = ["PROJECT_FILE", "Project", "find_project_file", "load_project"]
 
 PROJECT_FILE = "warden.yaml"
+DEFAULT_STORE = ".warden/warden.db"
+
+
+class _ApprovalSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    expire_after: str | float = "24h"
+
+
+class _IdempotencySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    retention: str | float = "24h"
 
 
 class _ProjectSpec(BaseModel):
@@ -50,6 +69,10 @@ class _ProjectSpec(BaseModel):
     tools: list[str] = []
     facts: list[str] = []
     policies: list[str] = Field(min_length=1)
+    store: str = DEFAULT_STORE
+    roles: dict[str, list[str]] = {}
+    approvals: _ApprovalSettings = _ApprovalSettings()
+    idempotency: _IdempotencySettings = _IdempotencySettings()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -65,6 +88,18 @@ class Project:
     policies: PolicySet
     facts: FactRegistry
     policy_paths: tuple[Path, ...]
+    store_path: Path | None = None
+    """The SQLite file (``store:`` in warden.yaml, relative to the project folder)."""
+    roles: Mapping[str, frozenset[str]] = field(default_factory=dict[str, frozenset[str]])
+    """Role name -> the people who hold it (``roles:``)."""
+    approval_ttl_s: float = 86_400.0
+    idempotency_retention_s: float = 86_400.0
+
+    @property
+    def retain_days(self) -> int | None:
+        """The shortest ``log.retain_days`` any policy sets (None: keep redacted values)."""
+        days = [p.log.retain_days for p in self.policies.policies if p.log.retain_days]
+        return min(days) if days else None
 
     def gate(
         self,
@@ -82,6 +117,7 @@ class Project:
             facts=self.facts,
             clock=clock,
             ids=ids,
+            approval_ttl_s=self.approval_ttl_s,
         )
 
     def agent(self, name: str) -> AgentManifest | None:
@@ -185,7 +221,23 @@ def load_project(path: Path | str = ".") -> Project:
         policies=policies,
         facts=facts,
         policy_paths=paths,
+        store_path=root / spec.store,
+        roles={role: frozenset(people) for role, people in spec.roles.items()},
+        approval_ttl_s=_seconds(doc, spec.approvals.expire_after, ("approvals", "expire_after")),
+        idempotency_retention_s=_seconds(
+            doc, spec.idempotency.retention, ("idempotency", "retention")
+        ),
     )
+
+
+def _seconds(doc: YamlDoc, value: str | float, loc: tuple[str | int, ...]) -> float:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise doc.error("W-CFG-004", str(exc), loc, cls=ProjectError) from None
+    if seconds <= 0:
+        raise doc.error("W-CFG-004", "the duration must be positive", loc, cls=ProjectError)
+    return seconds
 
 
 def _add_fact(

@@ -8,15 +8,18 @@ reads and then writes does both atomically.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from warden.approvals import ApprovalRequest, ApprovalStatus, Verdict
 from warden.breakers import BreakerConfig, BreakerState, Phase
 from warden.budgets import Amounts, BudgetBreach, BudgetLimits, Ledger, Reservation
 from warden.history import ActionRecord
 from warden.killswitch import KillRecord
+from warden.runs import ActionState, ActionView, RunStatus, RunView
 
-__all__ = ["StateStore"]
+__all__ = ["ActionOutcome", "DurableStore", "NewAction", "StateStore"]
 
 
 class StateStore(Protocol):
@@ -84,3 +87,131 @@ class StateStore(Protocol):
     def forget_run(self, run_id: str) -> None:
         """Drop a finished run's ledger, loop counts and fact cache."""
         ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NewAction:
+    """A decided action, recorded with its decision before anything executes."""
+
+    id: str
+    run_id: str
+    agent: str
+    tool: str
+    step: int | None
+    state: ActionState
+    outcome: str
+    """The decision's outcome."""
+    code: str | None
+    reasons: tuple[str, ...]
+    args: Mapping[str, Any]
+    idem_key: str | None
+    """Claimed for the agent in the same transaction; None for a deny (nothing to replay)."""
+    request_hash: str
+    owner: str
+    decided_at: float
+    policy_revision: str
+    started_by: str | None
+    decision: Mapping[str, Any]
+    """The decision as JSON, for the audit record."""
+    redact_fields: frozenset[str] = frozenset()
+    approval: ApprovalRequest | None = None
+    run_status: RunStatus | None = None
+    """A new status for the run (waiting, escalated, killed), if the decision changes it."""
+    run_reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ActionOutcome:
+    """What happened when an action executed (or what recovery found out)."""
+
+    action_id: str
+    run_id: str
+    agent: str
+    tool: str
+    state: ActionState
+    at: float
+    result: Any = None
+    error: Mapping[str, Any] | None = None
+    attempts: int = 0
+    duration_ms: float = 0.0
+    redact_fields: frozenset[str] = frozenset()
+    ledger: tuple[int, float, int] | None = None
+    """The run's committed calls, USD and tokens after settling, to persist."""
+    run_status: RunStatus | None = None
+    run_reason: str | None = None
+    release_key: bool = False
+    """Free the idempotency key (the call never took effect and may be proposed again)."""
+    how: str = "executed"
+    """executed, reconciled, late (a timed-out call that returned), compensated."""
+
+
+class DurableStore(StateStore, Protocol):
+    """A state store that also keeps runs, actions, approvals and the audit log durably.
+
+    Every ``record_*`` method returns only once its write is committed.
+    """
+
+    owner: str
+    """This process's identity (host:pid:boot), written on the actions it executes."""
+
+    def record_decision(self, action: NewAction) -> ActionView | None:
+        """Record the decision, the action and its key claim together.
+
+        Returns None once committed, or the action already holding the idempotency key
+        (nothing is written then)."""
+        ...
+
+    def record_outcome(self, outcome: ActionOutcome) -> None: ...
+
+    def action(self, action_id: str) -> ActionView | None: ...
+
+    def action_by_key(self, agent: str, key: str) -> ActionView | None: ...
+
+    def open_actions(self, state: ActionState) -> Sequence[ActionView]:
+        """Actions in `state` (executing ones, for recovery)."""
+        ...
+
+    def start_approved(self, approval_id: str, action_id: str, *, owner: str, at: float) -> None:
+        """Spend an approved approval and move its action to executing, atomically.
+
+        Raises ApprovalError W-APR-004 if another caller already did."""
+        ...
+
+    def approval(self, approval_id: str) -> ApprovalRequest | None: ...
+
+    def approvals(
+        self, status: ApprovalStatus | None = None, *, limit: int = 100
+    ) -> Sequence[ApprovalRequest]: ...
+
+    def add_verdict(
+        self, approval_id: str, judge: Callable[[ApprovalRequest], Verdict]
+    ) -> ApprovalRequest:
+        """Apply `judge` to the current request inside the write transaction and store the
+        verdict it returns (it raises to refuse); returns the updated request."""
+        ...
+
+    def expire_approvals(self, now: float) -> int:
+        """Mark pending requests past their expiry expired, and their actions rejected."""
+        ...
+
+    def run(self, run_id: str) -> RunView | None: ...
+
+    def runs(self, *, limit: int = 50, status: RunStatus | None = None) -> Sequence[RunView]: ...
+
+    def end_run(
+        self, run_id: str, status: RunStatus, *, at: float, outcome: str | None, reason: str | None
+    ) -> None: ...
+
+    def audit(
+        self,
+        stream: str,
+        kind: str,
+        data: Mapping[str, Any],
+        *,
+        at: float,
+        redact_fields: frozenset[str] = frozenset(),
+    ) -> None:
+        """Append one audit record and wait for it to be committed."""
+        ...
+
+    def close(self) -> None: ...

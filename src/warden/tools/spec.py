@@ -103,6 +103,9 @@ class Tool:
     dry_run_fn: Hook | None = None
     compensate_fn: Hook | None = None
     reconcile_fn: Hook | None = None
+    takes_context: bool = False
+    """True when the function takes a second parameter: it gets a `ToolContext` (with the
+    idempotency key) when Warden executes it."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -117,6 +120,15 @@ class Tool:
         if args is None:
             raise GateError("W-GATE-001", f"{self.name}: no validated arguments to run with")
         return self.fn(self.model.model_validate(args), *extra)
+
+    def run(self, args: Mapping[str, Any], context: ToolContext) -> Any:
+        """Execute with a decision's validated arguments, passing `context` if it is wanted."""
+        model = self.model.model_validate(args)
+        return self.fn(model, context) if self.takes_context else self.fn(model)
+
+    def run_hook(self, hook: Hook, args: Mapping[str, Any], context: ToolContext, *more: Any) -> Any:
+        """Call a hook (reconcile, compensate) the same way: model, then context, then more."""
+        return hook(self.model.model_validate(args), context, *more)
 
     # hooks can be given to @warden.tool or attached afterwards with these decorators
     def dry_run(self, fn: Hook) -> Hook:
@@ -248,6 +260,11 @@ def tool(
             raise ToolDefinitionError(
                 "W-TOOL-003", f"tool {f.__name__!r}: only read tools may cache results"
             )
+        positional = [
+            p
+            for p in inspect.signature(f).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
         doc = description if description is not None else inspect.getdoc(f) or ""
         return Tool(
             name=name or f.__name__,
@@ -265,6 +282,7 @@ def tool(
             dry_run_fn=dry_run,
             compensate_fn=compensate,
             reconcile_fn=reconcile,
+            takes_context=len(positional) >= 2,
         )
 
     if fn is not None:

@@ -1,0 +1,708 @@
+"""Exactly-once execution around `Gate.decide` (steps 9-11 of the gate's path).
+
+`Gate.execute(call)` is::
+
+    idempotency key ─> stored action? ─ yes ─> its stored result (or "in progress",
+          │                                    or W-IDM-001 for other arguments)
+          no
+          ▼
+    decide ─> record the decision durably ─> run the tool with the key ─> record the
+              (and claim the key, in one      (timeout, retries)          outcome, settle
+               committed transaction)                                     the budget, feed
+                                                                          the breaker
+
+Nothing runs before its decision record is on disk; a key is claimed in the same
+transaction, so of any number of callers (threads or processes) with one key exactly one
+executes. After a crash, `recover` settles the actions a dead process left executing
+through the tool's ``reconcile`` hook, or marks them ``outcome_unknown`` for a person:
+never a blind re-run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+
+from warden.approvals import (
+    ApprovalRequest,
+    ApprovalStatus,
+    binding_hash,
+    check_usable,
+    check_verdict,
+)
+from warden.budgets import Amounts
+from warden.canonical import canonical_json
+from warden.decision import Decision, Outcome
+from warden.errors import ApprovalError, ExecutionError, IdempotencyError
+from warden.history import ActionRecord
+from warden.runs import ActionState, ActionView, Execution, RunStatus
+from warden.store.protocol import ActionOutcome, DurableStore, NewAction
+from warden.tools.spec import Tool, ToolContext
+
+if TYPE_CHECKING:
+    from warden.gate import Gate, ToolCall
+
+__all__ = ["Approvals", "Executor", "derive_key", "request_hash"]
+
+
+def request_hash(tool: str, args: Mapping[str, Any]) -> str:
+    """What one idempotency key stands for: the tool and its canonical arguments."""
+    return hashlib.sha256(canonical_json([tool, args])).hexdigest()
+
+
+def derive_key(run_id: str, step: int | None, tool: str, args: Mapping[str, Any]) -> str:
+    """The key used when the caller gives none: run, step, tool and canonical arguments."""
+    digest = hashlib.sha256(canonical_json([run_id, step, tool, args])).hexdigest()
+    return "ik_" + digest[:40]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return to_jsonable_python(value, fallback=repr)
+
+
+def _error(code: str, exc: BaseException | None = None, message: str | None = None) -> dict[str, Any]:
+    text = message if message is not None else (str(exc) if exc is not None else "")
+    return {
+        "code": code,
+        "type": type(exc).__name__ if exc is not None else None,
+        "message": text[:2000],
+    }
+
+
+class _Timeout(Exception):
+    pass
+
+
+class Executor:
+    """Runs a gate's allowed calls exactly once, recording every step in `store`."""
+
+    def __init__(
+        self,
+        gate: Gate,
+        store: DurableStore,
+        *,
+        approval_ttl_s: float = 86_400.0,
+        retry_backoff_s: float = 0.05,
+        tool_threads: int = 32,
+    ) -> None:
+        self.gate = gate
+        self.store = store
+        self.approval_ttl_s = approval_ttl_s
+        self.retry_backoff_s = retry_backoff_s
+        self._inflight: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=tool_threads, thread_name_prefix="warden-tool")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # --- execute -----------------------------------------------------------------------
+
+    def execute(self, call: ToolCall, *, approval_id: str | None = None) -> Execution:
+        if approval_id is not None:
+            return self._execute_with_approval(call, approval_id)
+        try:
+            rhash = request_hash(call.tool, call.args)
+        except (TypeError, ValueError):  # not JSON: the contract check denies it
+            return self._record_only(call, self.gate.decide(call), None, "")
+        key = call.idempotency_key or derive_key(call.run_id, call.step, call.tool, call.args)
+        token = (call.agent, key)
+        with self._lock:
+            if token in self._inflight:
+                raise IdempotencyError(
+                    "W-IDM-002", f"a call with idempotency key {key!r} is in progress"
+                )
+            self._inflight.add(token)
+        try:
+            existing = self.store.action_by_key(call.agent, key)
+            if existing is not None:
+                return self._existing(existing, rhash)
+            decision = self.gate.decide(call)
+            if decision.outcome is Outcome.ALLOW:
+                return self._allowed(call, decision, key, rhash)
+            if decision.outcome is Outcome.NEEDS_APPROVAL:
+                return self._needs_approval(call, decision, key, rhash)
+            return self._record_only(call, decision, None, rhash)
+        finally:
+            with self._lock:
+                self._inflight.discard(token)
+
+    def _new_action(
+        self,
+        call: ToolCall,
+        decision: Decision,
+        *,
+        state: ActionState,
+        key: str | None,
+        rhash: str,
+        approval: ApprovalRequest | None = None,
+        run_status: RunStatus | None = None,
+        run_reason: str | None = None,
+    ) -> NewAction:
+        return NewAction(
+            id=self.gate.ids.new_id("act"),
+            run_id=call.run_id,
+            agent=call.agent,
+            tool=call.tool,
+            step=call.step,
+            state=state,
+            outcome=decision.outcome.value,
+            code=decision.code,
+            reasons=decision.reasons,
+            args=decision.args if decision.args is not None else {},
+            idem_key=key,
+            request_hash=rhash,
+            owner=self.store.owner,
+            decided_at=decision.decided_at,
+            policy_revision=decision.policy_revision,
+            started_by=call.on_behalf_of or call.principal,
+            decision=decision.to_dict(),
+            redact_fields=decision.redact_fields,
+            approval=approval,
+            run_status=run_status,
+            run_reason=run_reason,
+        )
+
+    def _record_only(
+        self, call: ToolCall, decision: Decision, key: str | None, rhash: str
+    ) -> Execution:
+        """A deny or a suggestion: recorded, never executed, no key claimed."""
+        status = None
+        if decision.stop_run:
+            status = RunStatus.KILLED if decision.code == "W-KIL-001" else RunStatus.ESCALATED
+        action = self._new_action(
+            call,
+            decision,
+            state=ActionState.DECIDED,
+            key=key,
+            rhash=rhash,
+            run_status=status,
+            run_reason=decision.reasons[0] if status and decision.reasons else None,
+        )
+        self.store.record_decision(action)
+        return Execution(
+            action_id=action.id,
+            state=ActionState.DECIDED,
+            run_id=call.run_id,
+            agent=call.agent,
+            tool=call.tool,
+            decision=decision,
+        )
+
+    def _needs_approval(
+        self, call: ToolCall, decision: Decision, key: str, rhash: str
+    ) -> Execution:
+        requirement = decision.approval
+        roles = requirement.roles if requirement is not None else ()
+        count = requirement.count if requirement is not None else 1
+        args = decision.args if decision.args is not None else {}
+        requested_by = tuple(
+            dict.fromkeys(p for p in (call.agent, call.principal, call.on_behalf_of) if p)
+        )
+        request = ApprovalRequest(
+            id=self.gate.ids.new_id("apr"),
+            action_id="",
+            run_id=call.run_id,
+            agent=call.agent,
+            tool=call.tool,
+            args=args,
+            binding=binding_hash(
+                agent=call.agent,
+                tool=call.tool,
+                args=args,
+                policy_revision=decision.policy_revision,
+                run_id=call.run_id,
+            ),
+            policy_revision=decision.policy_revision,
+            roles=roles,
+            count=max(count, 1),
+            requested_by=requested_by,
+            requested_at=decision.decided_at,
+            expires_at=decision.decided_at + self.approval_ttl_s,
+            status=ApprovalStatus.PENDING,
+            reasons=decision.reasons,
+        )
+        action = self._new_action(
+            call,
+            decision,
+            state=ActionState.AWAITING_APPROVAL,
+            key=key,
+            rhash=rhash,
+            approval=request,
+            run_status=RunStatus.WAITING,
+        )
+        existing = self.store.record_decision(action)
+        if existing is not None:
+            return self._existing(existing, rhash)
+        return Execution(
+            action_id=action.id,
+            state=ActionState.AWAITING_APPROVAL,
+            run_id=call.run_id,
+            agent=call.agent,
+            tool=call.tool,
+            decision=decision,
+            idempotency_key=key,
+            approval_id=request.id,
+        )
+
+    def _allowed(self, call: ToolCall, decision: Decision, key: str, rhash: str) -> Execution:
+        action = self._new_action(
+            call, decision, state=ActionState.EXECUTING, key=key, rhash=rhash
+        )
+        try:
+            existing = self.store.record_decision(action)
+        except BaseException:
+            self.gate.release(decision)  # not recorded: it must not run
+            raise
+        if existing is not None:  # another process claimed the key first
+            self.gate.release(decision)
+            return self._existing(existing, rhash)
+        tool = self.gate.tools[call.tool]
+        args = decision.args if decision.args is not None else {}
+        return self._run(
+            action.id, call.run_id, call.agent, tool, args, key, decision=decision
+        )
+
+    # --- running the tool ----------------------------------------------------------------
+
+    def _run(
+        self,
+        action_id: str,
+        run_id: str,
+        agent: str,
+        tool: Tool,
+        args: Mapping[str, Any],
+        key: str,
+        *,
+        decision: Decision | None,
+        approval_id: str | None = None,
+    ) -> Execution:
+        ctx = ToolContext(run_id=run_id, agent=agent, idempotency_key=key)
+        started = time.perf_counter()
+        attempts, result, error = 0, None, None
+        state = ActionState.SUCCEEDED
+        while True:
+            attempts += 1
+            try:
+                result = _jsonable(self._invoke(tool, args, ctx, action_id))
+                break
+            except _Timeout:
+                state = ActionState.OUTCOME_UNKNOWN
+                error = _error(
+                    "W-EXE-002", message=f"{tool.name} did not return within {tool.timeout_s} s"
+                )
+                break
+            except Exception as exc:
+                if attempts <= tool.retries:
+                    time.sleep(self.retry_backoff_s * (2 ** (attempts - 1)))
+                    continue
+                state, error = ActionState.FAILED, _error("W-EXE-001", exc)
+                break
+        duration_ms = (time.perf_counter() - started) * 1000.0
+        ok = state is ActionState.SUCCEEDED
+        if decision is not None:
+            self.gate.settle(decision, ok=ok, usd=decision_usd(decision))
+        else:  # an approved action: count it, and feed the breaker
+            self.store.add_usage(run_id, Amounts(calls=1), self.gate.clock.timestamp())
+            self._feed_breaker(agent, ok)
+        ledger = self.store.ledger(run_id)
+        unknown = state is ActionState.OUTCOME_UNKNOWN
+        self.store.record_outcome(
+            ActionOutcome(
+                action_id=action_id,
+                run_id=run_id,
+                agent=agent,
+                tool=tool.name,
+                state=state,
+                at=self.gate.clock.timestamp(),
+                result=result,
+                error=error,
+                attempts=attempts,
+                duration_ms=duration_ms,
+                redact_fields=decision.redact_fields if decision is not None else frozenset(),
+                ledger=(
+                    (ledger.committed_calls, ledger.committed_usd, ledger.committed_tokens)
+                    if ledger is not None
+                    else None
+                ),
+                run_status=RunStatus.ESCALATED if unknown else None,
+                run_reason=error["message"] if unknown and error else None,
+            )
+        )
+        return Execution(
+            action_id=action_id,
+            state=state,
+            run_id=run_id,
+            agent=agent,
+            tool=tool.name,
+            decision=decision,
+            result=result,
+            error=error,
+            idempotency_key=key,
+            approval_id=approval_id,
+            attempts=attempts,
+        )
+
+    def _invoke(self, tool: Tool, args: Mapping[str, Any], ctx: ToolContext, action_id: str) -> Any:
+        future: Future[Any] = self._pool.submit(tool.run, args, ctx)
+        try:
+            return future.result(timeout=tool.timeout_s)
+        except FutureTimeout:
+            future.add_done_callback(lambda f: self._late(f, action_id, ctx, tool))
+            raise _Timeout from None
+
+    def _late(self, future: Future[Any], action_id: str, ctx: ToolContext, tool: Tool) -> None:
+        """A timed-out call returned after all: record what it did."""
+        if future.cancelled():
+            return
+        exc = future.exception()
+        state = ActionState.FAILED if exc is not None else ActionState.SUCCEEDED
+        try:
+            self.store.record_outcome(
+                ActionOutcome(
+                    action_id=action_id,
+                    run_id=ctx.run_id,
+                    agent=ctx.agent,
+                    tool=tool.name,
+                    state=state,
+                    at=self.gate.clock.timestamp(),
+                    result=_jsonable(future.result()) if exc is None else None,
+                    error=_error("W-EXE-001", exc) if exc is not None else None,
+                    attempts=1,
+                    how="late",
+                )
+            )
+        except Exception:  # the store is gone; the action stays outcome_unknown
+            return
+
+    def _feed_breaker(self, agent: str, ok: bool) -> None:
+        manifest = self.gate.agent(agent)
+        if manifest is not None and manifest.breaker is not None:
+            self.store.breaker_record(
+                agent, manifest.breaker, ok=ok, now=self.gate.clock.timestamp(), probe=False
+            )
+
+    # --- an existing action under the same key --------------------------------------------
+
+    def _existing(self, view: ActionView, rhash: str) -> Execution:
+        if view.request_hash != rhash:
+            raise IdempotencyError(
+                "W-IDM-001",
+                f"idempotency key {view.idempotency_key!r} was used for another call "
+                f"(action {view.id}, tool {view.tool})",
+            )
+        if view.state is ActionState.EXECUTING:
+            raise IdempotencyError(
+                "W-IDM-002",
+                f"the call with idempotency key {view.idempotency_key!r} is in progress "
+                f"(action {view.id})",
+            )
+        if view.state is ActionState.AWAITING_APPROVAL and view.approval_id is not None:
+            request = self.store.approval(view.approval_id)
+            if request is not None and request.status is ApprovalStatus.APPROVED:
+                return self._run_approved(view, request)
+            if request is not None and request.status is ApprovalStatus.PENDING:
+                now = self.gate.clock.timestamp()
+                if now >= request.expires_at:
+                    self.store.expire_approvals(now)
+                    found = self.store.action(view.id)
+                    view = found if found is not None else view
+        return _replay(view)
+
+    # --- approvals -------------------------------------------------------------------------
+
+    def _execute_with_approval(self, call: ToolCall, approval_id: str) -> Execution:
+        request = self.store.approval(approval_id)
+        if request is None:
+            raise ApprovalError("W-APR-008", f"no approval request {approval_id!r}")
+        tool = self.gate.tools.get(call.tool)
+        try:
+            args = (
+                tool.model.model_validate(call.args).model_dump(mode="json")
+                if tool is not None
+                else dict(call.args)
+            )
+            binding = binding_hash(
+                agent=call.agent,
+                tool=call.tool,
+                args=args,
+                policy_revision=self.gate.policies.revision,
+                run_id=call.run_id,
+            )
+        except (ValueError, TypeError):
+            binding = ""
+        check_usable(request, binding=binding, now=self.gate.clock.timestamp())
+        view = self.store.action(request.action_id)
+        if view is None:
+            raise ExecutionError("W-EXE-005", f"approval {approval_id} has no action")
+        return self._run_approved(view, request)
+
+    def resume(self, action_id: str) -> Execution:
+        """Execute an action whose approval is complete (exactly once), else say where it is."""
+        view = self.store.action(action_id)
+        if view is None:
+            raise ExecutionError("W-EXE-005", f"no action {action_id!r}")
+        if view.state is not ActionState.AWAITING_APPROVAL or view.approval_id is None:
+            return _replay(view)
+        request = self.store.approval(view.approval_id)
+        if request is None:
+            raise ApprovalError("W-APR-008", f"no approval request {view.approval_id!r}")
+        return self._run_approved(view, request)
+
+    def _run_approved(self, view: ActionView, request: ApprovalRequest) -> Execution:
+        now = self.gate.clock.timestamp()
+        kill = self.store.killed(view.agent, view.tool)
+        if kill is not None:
+            raise ExecutionError(
+                "W-EXE-005",
+                f"kill switch '{kill.scope}' is engaged; approved action {view.id} waits",
+            )
+        binding = binding_hash(
+            agent=view.agent,
+            tool=view.tool,
+            args=view.args,
+            policy_revision=self.gate.policies.revision,
+            run_id=view.run_id,
+        )
+        check_usable(request, binding=binding, now=now)
+        tool = self.gate.tools.get(view.tool)
+        if tool is None:
+            raise ExecutionError("W-EXE-005", f"tool {view.tool!r} is not registered")
+        self.store.start_approved(request.id, view.id, owner=self.store.owner, at=now)
+        self.store.record_action(
+            view.agent,
+            ActionRecord(
+                at=now,
+                run_id=view.run_id,
+                tool=view.tool,
+                outcome=Outcome.ALLOW.value,
+                args=dict(view.args),
+                approved=True,
+            ),
+        )
+        key = view.idempotency_key or derive_key(view.run_id, view.step, view.tool, view.args)
+        return self._run(
+            view.id, view.run_id, view.agent, tool, view.args, key, decision=None,
+            approval_id=request.id,
+        )
+
+    def wait(self, action_id: str, *, timeout_s: float, poll_s: float = 0.5) -> Execution:
+        """Wait (polling the store) until an action's approval is decided, then run it."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            result = self.resume(action_id)
+            if result.state is not ActionState.AWAITING_APPROVAL:
+                return result
+            if time.monotonic() >= deadline:
+                return result
+            time.sleep(poll_s)
+
+    # --- after a crash ----------------------------------------------------------------------
+
+    def recover(self, *, force: bool = False) -> list[Execution]:
+        """Settle actions a dead process left executing; expire stale approvals.
+
+        An action is recovered when the process that owned it is gone (same host, pid
+        not running), or always with `force`. Its tool's ``reconcile`` hook says whether
+        the effect happened (a result) or not (None); without a hook, or if the hook
+        fails, the action becomes ``outcome_unknown`` and its run escalates."""
+        now = self.gate.clock.timestamp()
+        self.store.expire_approvals(now)
+        settled: list[Execution] = []
+        for view in self.store.open_actions(ActionState.EXECUTING):
+            if not force and not _orphaned(view.owner, self.store.owner):
+                continue
+            settled.append(self._reconcile(view))
+        return settled
+
+    def _reconcile(self, view: ActionView) -> Execution:
+        tool = self.gate.tools.get(view.tool)
+        key = view.idempotency_key or ""
+        ctx = ToolContext(run_id=view.run_id, agent=view.agent, idempotency_key=key)
+        state, result, error, release = ActionState.OUTCOME_UNKNOWN, None, None, False
+        if tool is not None and tool.reconcile_fn is not None:
+            try:
+                found = tool.run_hook(tool.reconcile_fn, view.args, ctx)
+            except Exception as exc:
+                error = _error("W-EXE-003", exc, f"reconcile hook failed: {exc}")
+            else:
+                if found is None:
+                    state, release = ActionState.FAILED, True
+                    error = _error(
+                        "W-EXE-004", message="interrupted before it took effect (reconciled)"
+                    )
+                else:
+                    state, result = ActionState.SUCCEEDED, _jsonable(found)
+        else:
+            error = _error(
+                "W-EXE-003",
+                message=f"interrupted while executing; {view.tool} has no reconcile hook",
+            )
+        unknown = state is ActionState.OUTCOME_UNKNOWN
+        self.store.record_outcome(
+            ActionOutcome(
+                action_id=view.id,
+                run_id=view.run_id,
+                agent=view.agent,
+                tool=view.tool,
+                state=state,
+                at=self.gate.clock.timestamp(),
+                result=result,
+                error=error,
+                attempts=view.attempts,
+                release_key=release,
+                run_status=RunStatus.ESCALATED if unknown else None,
+                run_reason=error["message"] if unknown and error else None,
+                how="reconciled",
+            )
+        )
+        return Execution(
+            action_id=view.id,
+            state=state,
+            run_id=view.run_id,
+            agent=view.agent,
+            tool=view.tool,
+            result=result,
+            error=error,
+            idempotency_key=view.idempotency_key,
+        )
+
+    def compensate(self, action_id: str, *, by: str, reason: str) -> Execution:
+        """Undo a succeeded action with its tool's ``compensate`` hook."""
+        view = self.store.action(action_id)
+        if view is None:
+            raise ExecutionError("W-EXE-005", f"no action {action_id!r}")
+        tool = self.gate.tools.get(view.tool)
+        if view.state is not ActionState.SUCCEEDED or tool is None or tool.compensate_fn is None:
+            raise ExecutionError(
+                "W-EXE-005",
+                f"action {action_id} is {view.state.value}; only a succeeded action of a tool "
+                "with a compensate hook can be compensated",
+            )
+        ctx = ToolContext(
+            run_id=view.run_id, agent=view.agent, idempotency_key=view.idempotency_key or ""
+        )
+        undone = _jsonable(tool.run_hook(tool.compensate_fn, view.args, ctx, view.result))
+        self.store.record_outcome(
+            ActionOutcome(
+                action_id=view.id,
+                run_id=view.run_id,
+                agent=view.agent,
+                tool=view.tool,
+                state=ActionState.COMPENSATED,
+                at=self.gate.clock.timestamp(),
+                result={"original": view.result, "compensation": undone, "by": by, "reason": reason},
+                attempts=view.attempts,
+                how="compensated",
+            )
+        )
+        found = self.store.action(action_id)
+        return _replay(found) if found is not None else _replay(view)
+
+
+def decision_usd(decision: Decision) -> float:
+    """The USD an allowed call reserved (its estimate), settled as its cost."""
+    res = decision.reservation
+    amounts = getattr(res, "amounts", None)
+    return float(getattr(amounts, "usd", 0.0))
+
+
+def _replay(view: ActionView) -> Execution:
+    return Execution(
+        action_id=view.id,
+        state=view.state,
+        run_id=view.run_id,
+        agent=view.agent,
+        tool=view.tool,
+        result=view.result,
+        error=view.error,
+        idempotency_key=view.idempotency_key,
+        approval_id=view.approval_id,
+        replayed=True,
+        attempts=view.attempts,
+    )
+
+
+def _orphaned(owner: str, me: str) -> bool:
+    """Whether the process that owned an executing action is gone."""
+    if owner == me:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another machine's action: its own process recovers it
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True  # this pid, another boot token: an earlier life of this process
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class Approvals:
+    """People's verdicts on approval requests, checked against the roles in warden.yaml."""
+
+    def __init__(
+        self, store: DurableStore, *, roles: Mapping[str, frozenset[str]], clock: Any
+    ) -> None:
+        self.store = store
+        self.roles = roles
+        """Role name -> the people who hold it."""
+        self.clock = clock
+
+    def roles_of(self, person: str) -> frozenset[str]:
+        return frozenset(r for r, members in self.roles.items() if person in members)
+
+    def get(self, approval_id: str) -> ApprovalRequest:
+        found = self.store.approval(approval_id)
+        if found is None:
+            raise ApprovalError("W-APR-008", f"no approval request {approval_id!r}")
+        return found
+
+    def list(self, status: ApprovalStatus | None = ApprovalStatus.PENDING) -> list[ApprovalRequest]:
+        self.store.expire_approvals(self.clock.timestamp())
+        return list(self.store.approvals(status))
+
+    def _verdict(
+        self, approval_id: str, approver: str, approve: bool, role: str | None, reason: str
+    ) -> ApprovalRequest:
+        held = self.roles_of(approver)
+        now = self.clock.timestamp()
+        return self.store.add_verdict(
+            approval_id,
+            lambda request: check_verdict(
+                request,
+                approver=approver,
+                approver_roles=held,
+                approve=approve,
+                role=role,
+                reason=reason,
+                now=now,
+            ),
+        )
+
+    def approve(
+        self, approval_id: str, *, approver: str, reason: str = "", role: str | None = None
+    ) -> ApprovalRequest:
+        return self._verdict(approval_id, approver, True, role, reason)
+
+    def deny(
+        self, approval_id: str, *, approver: str, reason: str, role: str | None = None
+    ) -> ApprovalRequest:
+        return self._verdict(approval_id, approver, False, role, reason)

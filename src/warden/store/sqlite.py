@@ -1,0 +1,889 @@
+"""The embedded durable store: one SQLite file (``.warden/warden.db`` in a project).
+
+- WAL journal; every write goes through one writer thread that group-commits with
+  ``synchronous=FULL``, and each caller returns only once its transaction is on disk.
+- Hot state (budget ledgers, loop counts, breakers, history) is served from memory, as
+  in `MemoryStore`, and written through: ledgers with each outcome, breaker state after
+  each change, history as action rows. A restarted process loads what it needs lazily.
+- Kill switches are read from the database, polled every `kill_poll_s` seconds, so
+  ``warden kill`` from another process stops this one within that time.
+- Several processes may open the same file (an agent and ``warden approvals approve``,
+  say): SQLite serialises their transactions, and the writer notices another process's
+  commit (``PRAGMA data_version``) before it extends the audit chain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+from warden.approvals import ApprovalRequest, ApprovalStatus, Verdict, status_after
+from warden.audit.chain import Chain
+from warden.audit.redact import Redactor
+from warden.breakers import BreakerConfig, BreakerState, Phase
+from warden.budgets import Amounts, BudgetBreach, BudgetLimits, Ledger, Reservation
+from warden.canonical import canonical_json
+from warden.clock import SystemClock
+from warden.errors import ApprovalError, StoreError
+from warden.history import ActionRecord
+from warden.killswitch import KillRecord, parse_scope
+from warden.runs import ActionState, ActionView, RunStatus, RunView
+from warden.store.memory import MemoryStore
+from warden.store.migrations import migrate
+from warden.store.protocol import ActionOutcome, NewAction
+from warden.store.writer import Writer
+
+__all__ = ["DEFAULT_PATH", "SQLiteStore", "agent_stream"]
+
+DEFAULT_PATH = ".warden/warden.db"
+SYSTEM_STREAM = "system"
+
+_ACTION_COLUMNS = (
+    "id, run_id, agent, tool, step, state, outcome, code, reasons, args, idem_key, "
+    "request_hash, approval_id, owner, decided_at, finished_at, attempts, result, error"
+)
+_LIVE_STATES = (ActionState.EXECUTING.value, ActionState.AWAITING_APPROVAL.value)
+
+
+def agent_stream(agent: str) -> str:
+    """The audit stream an agent's records are chained in."""
+    return f"agent:{agent}"
+
+
+def _json(value: Any) -> str:
+    return canonical_json(value).decode("utf-8")
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+class SQLiteStore(MemoryStore):
+    """A `DurableStore` on one SQLite file."""
+
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_PATH,
+        *,
+        group_commit: bool = True,
+        max_batch: int = 512,
+        redactor: Redactor | None = None,
+        kill_poll_s: float = 0.05,
+        idempotency_retention_s: float = 86_400.0,
+        retain_days: int | None = None,
+        history_days: float = 90.0,
+    ) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self._temporary: Path | None = None
+        self.owner = _owner()
+        self.idempotency_retention_s = idempotency_retention_s
+        self.retain_days = retain_days
+        self._history_s = history_days * 86_400.0
+        self._redactor = redactor if redactor is not None else Redactor()
+        self._kill_poll_s = kill_poll_s
+        self._kill_checked = 0.0
+        self._kill_version = -1
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._known_runs: set[str] = set()
+        self._loaded_ledgers: set[str] = set()
+        self._loaded_history: set[str] = set()
+        self._breaker_dirty: set[str] = set()
+        self._last_purge = 0.0
+        self._closed = False
+        self._setup()
+        self._chain = self._load_chain()
+        self._chain_mark: Any = None
+        self._data_version: int | None = None
+        self._writer = Writer(
+            self._connect,
+            max_batch=max_batch if group_commit else 1,
+            on_begin=self._on_begin,
+            on_rollback=self._on_rollback,
+        )
+        self._load_breakers()
+        self._refresh_kills(force=True)
+
+    @classmethod
+    def temporary(cls, **options: Any) -> SQLiteStore:
+        """A store in a fresh temporary folder, removed on `close` (tests, `warden demo`)."""
+        folder = Path(tempfile.mkdtemp(prefix="warden-"))
+        store = cls(folder / "warden.db", **options)
+        store._temporary = folder
+        return store
+
+    # --- connections -----------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=10.0
+            )
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA busy_timeout = 10000")
+        except sqlite3.Error as exc:
+            code = "W-STO-003" if "not a database" in str(exc) else "W-STO-001"
+            raise StoreError(code, f"cannot open {self.path}: {exc}") from None
+        return conn
+
+    def _setup(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError("W-STO-001", f"cannot create {self.path.parent}: {exc}") from None
+        conn = self._connect()
+        try:
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(
+                    "W-STO-003", f"{self.path} is not a Warden database: {exc}"
+                ) from None
+            if str(mode).lower() != "wal":
+                raise StoreError("W-STO-001", f"{self.path}: cannot switch to WAL ({mode})")
+            migrate(conn, path=str(self.path))
+        finally:
+            conn.close()
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise StoreError("W-STO-001", "the store is closed")
+            conn = self._connect()
+            conn.execute("PRAGMA query_only = ON")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._reader().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError("W-STO-001", f"SQLite: {exc}") from None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.close()
+        with self._readers_lock:
+            for conn in self._readers:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._readers.clear()
+        if self._temporary is not None:
+            shutil.rmtree(self._temporary, ignore_errors=True)
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- the audit chain ---------------------------------------------------------------
+
+    def _load_chain(self, conn: sqlite3.Connection | None = None) -> Chain:
+        own = conn is None
+        c = conn if conn is not None else self._connect()
+        try:
+            last = c.execute("SELECT coalesce(max(seq), 0) FROM audit").fetchone()[0]
+            heads = {
+                stream: (stream_seq, bytes(h))
+                for stream, stream_seq, h in c.execute(
+                    "SELECT stream, stream_seq, hash FROM audit WHERE seq IN "
+                    "(SELECT max(seq) FROM audit GROUP BY stream)"
+                )
+            }
+        finally:
+            if own:
+                c.close()
+        return Chain(heads, last_seq=int(last))
+
+    def _on_begin(self, conn: sqlite3.Connection) -> None:
+        version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        if self._data_version is not None and version != self._data_version:
+            self._chain = self._load_chain(conn)  # another process appended
+            self._kill_checked = 0.0
+        self._data_version = version
+        self._chain_mark = self._chain.snapshot()
+
+    def _on_rollback(self) -> None:
+        if self._chain_mark is not None:
+            self._chain.restore(self._chain_mark)
+
+    def _prepare(
+        self, data: Mapping[str, Any], fields: frozenset[str]
+    ) -> tuple[bytes, list[Any]]:
+        """Redact, then encode: runs in the caller's thread, outside the writer."""
+        clean, removed = self._redactor.redact(data, fields)
+        return canonical_json(clean), removed
+
+    def _append(
+        self,
+        conn: sqlite3.Connection,
+        stream: str,
+        kind: str,
+        at: float,
+        prepared: tuple[bytes, list[Any]],
+    ) -> int:
+        data_json, removed = prepared
+        row = self._chain.append(stream, at, kind, data_json)
+        conn.execute(
+            "INSERT INTO audit (seq, stream, stream_seq, at, kind, body, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (row.seq, row.stream, row.stream_seq, at, kind, row.body, row.hash),
+        )
+        for r in removed:
+            conn.execute(
+                "INSERT INTO audit_vault (seq, path, kind, commitment, salt, value, at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (row.seq, r.path, r.kind, r.commitment, r.salt, _json(r.value), at),
+            )
+        return row.seq
+
+    def audit(
+        self,
+        stream: str,
+        kind: str,
+        data: Mapping[str, Any],
+        *,
+        at: float,
+        redact_fields: frozenset[str] = frozenset(),
+    ) -> None:
+        prepared = self._prepare(data, redact_fields)
+        self._writer.submit(lambda conn: self._append(conn, stream, kind, at, prepared))
+
+    def audit_rows(
+        self, *, after: int = 0, batch: int = 5000
+    ) -> Any:  # Iterator[tuple[int, str, int, bytes, bytes]]
+        """Every audit row as ``(seq, stream, stream_seq, body, hash)``, in order."""
+        conn = self._connect()
+        try:
+            cur = conn.execute(
+                "SELECT seq, stream, stream_seq, body, hash FROM audit WHERE seq > ? "
+                "ORDER BY seq",
+                (after,),
+            )
+            while True:
+                rows = cur.fetchmany(batch)
+                if not rows:
+                    return
+                yield from rows
+        finally:
+            conn.close()
+
+    def audit_count(self) -> int:
+        return int(self._rows("SELECT count(*) FROM audit")[0][0])
+
+    def append_batch(self, records: Sequence[tuple[str, str, float, Mapping[str, Any]]]) -> None:
+        """Append many audit records in one transaction (imports and benchmarks)."""
+        prepared = [(s, k, at, self._prepare(d, frozenset())) for s, k, at, d in records]
+
+        def op(conn: sqlite3.Connection) -> None:
+            for stream, kind, at, p in prepared:
+                self._append(conn, stream, kind, at, p)
+
+        self._writer.submit(op)
+
+    # --- kill switch (durable, polled) ---------------------------------------------------
+
+    def _refresh_kills(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._kill_checked < self._kill_poll_s:
+            return
+        self._kill_checked = now
+        version = int(self._rows("SELECT value FROM meta WHERE key = 'kill_version'")[0][0])
+        if version == self._kill_version and not force:
+            return
+        rows = self._rows("SELECT scope, by, reason, at FROM kills")
+        self._kills = {s: KillRecord(scope=s, by=b, reason=r, at=a) for s, b, r, a in rows}
+        self._kill_version = version
+
+    def killed(self, agent: str, tool: str) -> KillRecord | None:
+        self._refresh_kills()
+        return super().killed(agent, tool)
+
+    def kills(self) -> Sequence[KillRecord]:
+        self._refresh_kills(force=True)
+        return super().kills()
+
+    def set_kill(self, scope: str, *, engaged: bool, by: str, reason: str, at: float) -> None:
+        parse_scope(scope)
+        prepared = self._prepare(
+            {"scope": scope, "engaged": engaged, "by": by, "reason": reason}, frozenset()
+        )
+
+        def op(conn: sqlite3.Connection) -> None:
+            if engaged:
+                conn.execute(
+                    "INSERT INTO kills (scope, by, reason, at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (scope) DO UPDATE SET by = excluded.by, "
+                    "reason = excluded.reason, at = excluded.at",
+                    (scope, by, reason, at),
+                )
+            else:
+                conn.execute("DELETE FROM kills WHERE scope = ?", (scope,))
+            conn.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'kill_version'"
+            )
+            self._append(conn, SYSTEM_STREAM, "kill" if engaged else "unkill", at, prepared)
+
+        self._writer.submit(op)
+        self._refresh_kills(force=True)
+
+    # --- budgets: ledgers survive a restart ------------------------------------------------
+
+    def _load_ledger(self, run_id: str) -> None:
+        if run_id in self._loaded_ledgers:
+            return
+        rows = self._rows(
+            "SELECT started_at, calls, usd, tokens FROM runs WHERE id = ?", (run_id,)
+        )
+        with self._budget_lock:
+            if rows and run_id not in self._ledgers:
+                started, calls, usd, tokens = rows[0]
+                self._ledgers[run_id] = Ledger(
+                    started_at=started,
+                    committed_calls=calls,
+                    committed_usd=usd,
+                    committed_tokens=tokens,
+                )
+            self._loaded_ledgers.add(run_id)
+
+    def reserve(
+        self, run_id: str, limits: BudgetLimits, amounts: Amounts, now: float
+    ) -> Reservation | BudgetBreach:
+        if run_id not in self._loaded_ledgers:
+            self._load_ledger(run_id)
+        return super().reserve(run_id, limits, amounts, now)
+
+    def add_usage(self, run_id: str, amounts: Amounts, now: float) -> None:
+        if run_id not in self._loaded_ledgers:
+            self._load_ledger(run_id)
+        super().add_usage(run_id, amounts, now)
+
+    def ledger(self, run_id: str) -> Ledger | None:
+        if run_id not in self._loaded_ledgers:
+            self._load_ledger(run_id)
+        return super().ledger(run_id)
+
+    def forget_run(self, run_id: str) -> None:
+        super().forget_run(run_id)
+        self._loaded_ledgers.discard(run_id)
+
+    # --- breakers: state written behind every change -----------------------------------
+
+    def _load_breakers(self) -> None:
+        for agent, raw in self._rows("SELECT agent, state FROM breakers"):
+            d = json.loads(raw)
+            state = BreakerState(
+                phase=Phase(d["phase"]),
+                opened_at=d["opened_at"],
+                probe_at=d["probe_at"],
+                errors=d["errors"],
+            )
+            state.events.extend((float(t), bool(ok)) for t, ok in d["events"])
+            state.transitions.extend((float(t), Phase(p)) for t, p in d["transitions"])
+            self._breakers[agent] = state
+
+    def breaker_record(
+        self, agent: str, config: BreakerConfig, *, ok: bool, now: float, probe: bool
+    ) -> Phase:
+        phase = super().breaker_record(agent, config, ok=ok, now=now, probe=probe)
+        with self._breaker_lock:
+            if agent in self._breaker_dirty:
+                return phase
+            self._breaker_dirty.add(agent)
+        self._writer.submit_nowait(lambda conn: self._save_breaker(conn, agent))
+        return phase
+
+    def _save_breaker(self, conn: sqlite3.Connection, agent: str) -> None:
+        with self._breaker_lock:
+            self._breaker_dirty.discard(agent)
+            s = self._breakers.get(agent)
+            if s is None:
+                return
+            data = {
+                "phase": s.phase.value,
+                "opened_at": s.opened_at,
+                "probe_at": s.probe_at,
+                "errors": s.errors,
+                "events": [[t, ok] for t, ok in s.events],
+                "transitions": [[t, p.value] for t, p in s.transitions[-20:]],
+            }
+        conn.execute(
+            "INSERT INTO breakers (agent, state) VALUES (?, ?) "
+            "ON CONFLICT (agent) DO UPDATE SET state = excluded.state",
+            (agent, json.dumps(data)),
+        )
+
+    # --- history: loaded from the action rows on first use ------------------------------
+
+    def _load_history(self, agent: str, now: float | None = None) -> None:
+        with self._history_lock:
+            if agent in self._loaded_history:
+                return
+            self._loaded_history.add(agent)
+        horizon = (now if now is not None else SystemClock().timestamp()) - self._history_s
+        rows = self._rows(
+            "SELECT decided_at, run_id, tool, outcome, args, approved FROM actions "
+            "WHERE agent = ? AND decided_at >= ? ORDER BY decided_at",
+            (agent, horizon),
+        )
+        if not rows:
+            return
+        loaded = [
+            ActionRecord(
+                at=at, run_id=run, tool=tool, outcome=outcome, args=json.loads(args),
+                approved=bool(approved),
+            )
+            for at, run, tool, outcome, args, approved in rows
+        ]
+        with self._history_lock:
+            self._history[agent] = [*loaded, *self._history.get(agent, [])]
+
+    def record_action(self, agent: str, record: ActionRecord) -> None:
+        if agent not in self._loaded_history:
+            self._load_history(agent, record.at)
+        super().record_action(agent, record)
+
+    def history(self, agent: str) -> Sequence[ActionRecord]:
+        if agent not in self._loaded_history:
+            self._load_history(agent)
+        return super().history(agent)
+
+    # --- actions ---------------------------------------------------------------------------
+
+    def record_decision(self, action: NewAction) -> ActionView | None:
+        a = action
+        stream = agent_stream(a.agent)
+        decision_data = {
+            "action_id": a.id,
+            "idempotency_key": a.idem_key,
+            "state": a.state.value,
+            "step": a.step,
+            "decision": dict(a.decision),
+        }
+        prepared = self._prepare(decision_data, a.redact_fields)
+        approval = a.approval
+        approval_prepared = (
+            self._prepare(
+                {
+                    "approval_id": approval.id,
+                    "action_id": a.id,
+                    "binding": approval.binding,
+                    "roles": list(approval.roles),
+                    "count": approval.count,
+                    "requested_by": list(approval.requested_by),
+                    "expires_at": approval.expires_at,
+                },
+                frozenset(),
+            )
+            if approval is not None
+            else None
+        )
+        row = (
+            a.id, a.run_id, a.agent, a.tool, a.step, a.state.value, a.outcome, a.code,
+            _json(list(a.reasons)), _json(dict(a.args)), a.idem_key, a.request_hash,
+            approval.id if approval else None, a.owner, a.decided_at,
+        )
+        new_run = a.run_id not in self._known_runs
+
+        def op(conn: sqlite3.Connection) -> ActionView | None:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO actions (id, run_id, agent, tool, step, state, outcome, "
+                "code, reasons, args, idem_key, request_hash, approval_id, owner, decided_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            if cur.rowcount == 0:
+                found = conn.execute(
+                    f"SELECT {_ACTION_COLUMNS} FROM actions WHERE agent = ? AND idem_key = ?",
+                    (a.agent, a.idem_key),
+                ).fetchone()
+                if found is None:
+                    raise StoreError("W-STO-001", f"action {a.id} could not be recorded")
+                return _action_view(found)
+            if new_run:
+                conn.execute(
+                    "INSERT OR IGNORE INTO runs (id, agent, status, policy_revision, started_at, "
+                    "started_by) VALUES (?, ?, 'running', ?, ?, ?)",
+                    (a.run_id, a.agent, a.policy_revision, a.decided_at, a.started_by),
+                )
+            if a.run_status is not None:
+                conn.execute(
+                    "UPDATE runs SET status = ?, reason = coalesce(?, reason) WHERE id = ?",
+                    (a.run_status.value, a.run_reason, a.run_id),
+                )
+            if approval is not None:
+                conn.execute(
+                    "INSERT INTO approvals (id, action_id, binding, policy_revision, roles, "
+                    "count, requested_by, requested_at, expires_at, status) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                    (
+                        approval.id, a.id, approval.binding, approval.policy_revision,
+                        _json(list(approval.roles)), approval.count,
+                        _json(list(approval.requested_by)), approval.requested_at,
+                        approval.expires_at,
+                    ),
+                )
+            self._append(conn, stream, "decision", a.decided_at, prepared)
+            if approval_prepared is not None:
+                self._append(conn, stream, "approval.request", a.decided_at, approval_prepared)
+            return None
+
+        existing = self._writer.submit(op)
+        if existing is None:
+            self._known_runs.add(a.run_id)
+        return existing
+
+    def record_outcome(self, outcome: ActionOutcome) -> None:
+        o = outcome
+        prepared = self._prepare(
+            {
+                "action_id": o.action_id,
+                "run_id": o.run_id,
+                "tool": o.tool,
+                "state": o.state.value,
+                "how": o.how,
+                "attempts": o.attempts,
+                "duration_ms": round(o.duration_ms, 3),
+                "result": o.result,
+                "error": dict(o.error) if o.error is not None else None,
+            },
+            o.redact_fields,
+        )
+        result = _json(o.result) if o.result is not None else None
+        error = _json(dict(o.error)) if o.error is not None else None
+        stream = agent_stream(o.agent)
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE actions SET state = ?, finished_at = ?, attempts = ?, result = ?, "
+                "error = ?, idem_key = CASE WHEN ? THEN NULL ELSE idem_key END WHERE id = ?",
+                (o.state.value, o.at, o.attempts, result, error, o.release_key, o.action_id),
+            )
+            if o.ledger is not None:
+                conn.execute(
+                    "UPDATE runs SET calls = ?, usd = ?, tokens = ? WHERE id = ?",
+                    (*o.ledger, o.run_id),
+                )
+            if o.run_status is not None:
+                conn.execute(
+                    "UPDATE runs SET status = ?, reason = coalesce(?, reason) WHERE id = ?",
+                    (o.run_status.value, o.run_reason, o.run_id),
+                )
+            self._append(conn, stream, "outcome", o.at, prepared)
+
+        self._writer.submit(op)
+        if o.at - self._last_purge > 3600.0:
+            self._last_purge = o.at
+            self._writer.submit_nowait(lambda conn: self._purge(conn, o.at))
+
+    def action(self, action_id: str) -> ActionView | None:
+        rows = self._rows(f"SELECT {_ACTION_COLUMNS} FROM actions WHERE id = ?", (action_id,))
+        return _action_view(rows[0]) if rows else None
+
+    def action_by_key(self, agent: str, key: str) -> ActionView | None:
+        rows = self._rows(
+            f"SELECT {_ACTION_COLUMNS} FROM actions WHERE agent = ? AND idem_key = ?",
+            (agent, key),
+        )
+        return _action_view(rows[0]) if rows else None
+
+    def open_actions(self, state: ActionState) -> Sequence[ActionView]:
+        rows = self._rows(
+            f"SELECT {_ACTION_COLUMNS} FROM actions WHERE state = ? ORDER BY decided_at",
+            (state.value,),
+        )
+        return [_action_view(r) for r in rows]
+
+    # --- approvals -------------------------------------------------------------------------
+
+    def start_approved(self, approval_id: str, action_id: str, *, owner: str, at: float) -> None:
+        found = self.action(action_id)
+        agent = found.agent if found is not None else ""
+        prepared = self._prepare({"approval_id": approval_id, "action_id": action_id}, frozenset())
+
+        def op(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(
+                "UPDATE approvals SET status = 'used', used_at = ? "
+                "WHERE id = ? AND status = 'approved'",
+                (at, approval_id),
+            )
+            if cur.rowcount != 1:
+                raise ApprovalError("W-APR-004", f"approval {approval_id} was already used")
+            conn.execute(
+                "UPDATE actions SET state = 'executing', owner = ?, approved = 1 "
+                "WHERE id = ? AND state = 'awaiting_approval'",
+                (owner, action_id),
+            )
+            self._append(conn, agent_stream(agent), "approval.used", at, prepared)
+
+        self._writer.submit(op)
+
+    def _approval(self, conn: sqlite3.Connection, approval_id: str) -> ApprovalRequest | None:
+        row = conn.execute(
+            "SELECT p.id, p.action_id, a.run_id, a.agent, a.tool, a.args, p.binding, "
+            "p.policy_revision, p.roles, p.count, p.requested_by, p.requested_at, "
+            "p.expires_at, p.status, a.reasons FROM approvals p JOIN actions a "
+            "ON a.id = p.action_id WHERE p.id = ?",
+            (approval_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        verdicts = tuple(
+            Verdict(approver=who, role=role, approve=bool(ok), reason=why, at=at)
+            for who, role, ok, why, at in conn.execute(
+                "SELECT approver, role, approve, reason, at FROM verdicts "
+                "WHERE approval_id = ? ORDER BY at, approver",
+                (approval_id,),
+            )
+        )
+        return ApprovalRequest(
+            id=row[0],
+            action_id=row[1],
+            run_id=row[2],
+            agent=row[3],
+            tool=row[4],
+            args=json.loads(row[5]),
+            binding=row[6],
+            policy_revision=row[7],
+            roles=tuple(json.loads(row[8])),
+            count=row[9],
+            requested_by=tuple(json.loads(row[10])),
+            requested_at=row[11],
+            expires_at=row[12],
+            status=ApprovalStatus(row[13]),
+            reasons=tuple(json.loads(row[14])),
+            verdicts=verdicts,
+        )
+
+    def approval(self, approval_id: str) -> ApprovalRequest | None:
+        try:
+            return self._approval(self._reader(), approval_id)
+        except sqlite3.Error as exc:
+            raise StoreError("W-STO-001", f"SQLite: {exc}") from None
+
+    def approvals(
+        self, status: ApprovalStatus | None = None, *, limit: int = 100
+    ) -> Sequence[ApprovalRequest]:
+        if status is None:
+            ids = self._rows(
+                "SELECT id FROM approvals ORDER BY requested_at DESC LIMIT ?", (limit,)
+            )
+        else:
+            ids = self._rows(
+                "SELECT id FROM approvals WHERE status = ? ORDER BY requested_at DESC LIMIT ?",
+                (status.value, limit),
+            )
+        found = (self.approval(i) for (i,) in ids)
+        return [r for r in found if r is not None]
+
+    def add_verdict(
+        self, approval_id: str, judge: Callable[[ApprovalRequest], Verdict]
+    ) -> ApprovalRequest:
+        def op(conn: sqlite3.Connection) -> ApprovalRequest:
+            request = self._approval(conn, approval_id)
+            if request is None:
+                raise ApprovalError("W-APR-008", f"no approval request {approval_id!r}")
+            verdict = judge(request)
+            conn.execute(
+                "INSERT INTO verdicts (approval_id, approver, role, approve, reason, at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (approval_id, verdict.approver, verdict.role, verdict.approve,
+                 verdict.reason, verdict.at),
+            )
+            status = status_after(request, (*request.verdicts, verdict))
+            conn.execute("UPDATE approvals SET status = ? WHERE id = ?", (status.value, approval_id))
+            if status is ApprovalStatus.DENIED:
+                conn.execute(
+                    "UPDATE actions SET state = 'rejected', finished_at = ? WHERE id = ?",
+                    (verdict.at, request.action_id),
+                )
+            data = {
+                "approval_id": approval_id,
+                "action_id": request.action_id,
+                "approver": verdict.approver,
+                "role": verdict.role,
+                "verdict": "approve" if verdict.approve else "deny",
+                "reason": verdict.reason,
+                "status": status.value,
+            }
+            clean, removed = self._redactor.redact(data, frozenset())
+            self._append(
+                conn, agent_stream(request.agent), "approval.verdict", verdict.at,
+                (canonical_json(clean), removed),
+            )
+            updated = self._approval(conn, approval_id)
+            assert updated is not None
+            return updated
+
+        return self._writer.submit(op)
+
+    def expire_approvals(self, now: float) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            rows = conn.execute(
+                "SELECT p.id, p.action_id, a.agent FROM approvals p JOIN actions a "
+                "ON a.id = p.action_id WHERE p.status IN ('pending', 'approved') "
+                "AND p.expires_at <= ?",
+                (now,),
+            ).fetchall()
+            for approval_id, action_id, agent in rows:
+                conn.execute(
+                    "UPDATE approvals SET status = 'expired' WHERE id = ?", (approval_id,)
+                )
+                conn.execute(
+                    "UPDATE actions SET state = 'rejected', finished_at = ? "
+                    "WHERE id = ? AND state = 'awaiting_approval'",
+                    (now, action_id),
+                )
+                clean, removed = self._redactor.redact(
+                    {"approval_id": approval_id, "action_id": action_id}, frozenset()
+                )
+                self._append(
+                    conn, agent_stream(agent), "approval.expired", now,
+                    (canonical_json(clean), removed),
+                )
+            return len(rows)
+
+        return self._writer.submit(op)
+
+    # --- runs ------------------------------------------------------------------------------
+
+    _RUN_COLUMNS = (
+        "id, agent, status, policy_revision, started_at, ended_at, outcome, reason, calls, "
+        "usd, tokens, started_by"
+    )
+
+    def run(self, run_id: str) -> RunView | None:
+        rows = self._rows(f"SELECT {self._RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            return None
+        actions = self._rows(
+            f"SELECT {_ACTION_COLUMNS} FROM actions WHERE run_id = ? ORDER BY decided_at, rowid",
+            (run_id,),
+        )
+        return _run_view(rows[0], tuple(_action_view(a) for a in actions))
+
+    def runs(self, *, limit: int = 50, status: RunStatus | None = None) -> Sequence[RunView]:
+        if status is None:
+            rows = self._rows(
+                f"SELECT {self._RUN_COLUMNS} FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)
+            )
+        else:
+            rows = self._rows(
+                f"SELECT {self._RUN_COLUMNS} FROM runs WHERE status = ? "
+                "ORDER BY started_at DESC LIMIT ?",
+                (status.value, limit),
+            )
+        return [_run_view(r, ()) for r in rows]
+
+    def end_run(
+        self, run_id: str, status: RunStatus, *, at: float, outcome: str | None, reason: str | None
+    ) -> None:
+        found = self._rows("SELECT agent FROM runs WHERE id = ?", (run_id,))
+        if not found:
+            return
+        prepared = self._prepare(
+            {"run_id": run_id, "status": status.value, "outcome": outcome, "reason": reason},
+            frozenset(),
+        )
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE runs SET status = ?, ended_at = ?, outcome = ?, "
+                "reason = coalesce(?, reason) WHERE id = ?",
+                (status.value, at, outcome, reason, run_id),
+            )
+            self._append(conn, agent_stream(found[0][0]), "run.end", at, prepared)
+
+        self._writer.submit(op)
+
+    # --- retention -------------------------------------------------------------------------
+
+    def _purge(self, conn: sqlite3.Connection, now: float) -> None:
+        conn.execute(
+            "UPDATE actions SET idem_key = NULL WHERE idem_key IS NOT NULL AND decided_at < ? "
+            "AND state NOT IN (?, ?)",
+            (now - self.idempotency_retention_s, *_LIVE_STATES),
+        )
+        if self.retain_days is not None:
+            conn.execute(
+                "DELETE FROM audit_vault WHERE at < ?", (now - self.retain_days * 86_400.0,)
+            )
+
+    def purge(self, now: float) -> None:
+        """Drop idempotency keys past their retention, and redacted values past
+        ``retain_days`` (the audit chain keeps only commitments, so it still verifies)."""
+        self._writer.submit(lambda conn: self._purge(conn, now))
+
+    @property
+    def writer_stats(self) -> tuple[int, int]:
+        """(batches committed, requests in them): the group-commit ratio."""
+        return self._writer.batches, self._writer.requests
+
+
+def _loads(raw: str | None) -> Any:
+    return json.loads(raw) if raw is not None else None
+
+
+def _action_view(row: tuple[Any, ...]) -> ActionView:
+    (
+        id_, run_id, agent, tool, step, state, outcome, code, reasons, args, key,
+        request_hash, approval_id, owner, decided_at, finished_at, attempts, result, error,
+    ) = row
+    return ActionView(
+        id=id_,
+        run_id=run_id,
+        agent=agent,
+        tool=tool,
+        step=step,
+        state=ActionState(state),
+        outcome=outcome,
+        code=code,
+        reasons=tuple(json.loads(reasons)),
+        args=json.loads(args),
+        idempotency_key=key,
+        request_hash=request_hash,
+        approval_id=approval_id,
+        owner=owner,
+        decided_at=decided_at,
+        finished_at=finished_at,
+        attempts=attempts,
+        result=_loads(result),
+        error=cast(Mapping[str, Any] | None, _loads(error)),
+    )
+
+
+def _run_view(row: tuple[Any, ...], actions: tuple[ActionView, ...]) -> RunView:
+    id_, agent, status, revision, started, ended, outcome, reason, calls, usd, tokens, by = row
+    return RunView(
+        id=id_,
+        agent=agent,
+        status=RunStatus(status),
+        policy_revision=revision,
+        started_at=started,
+        ended_at=ended,
+        outcome=outcome,
+        reason=reason,
+        calls=calls,
+        usd=usd,
+        tokens=tokens,
+        started_by=by,
+        actions=actions,
+    )
