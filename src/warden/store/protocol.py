@@ -8,7 +8,7 @@ reads and then writes does both atomically.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -212,6 +212,11 @@ class DurableStore(StateStore, Protocol):
         redact_fields: frozenset[str] = frozenset(),
     ) -> None:
         """Append one audit record and wait for it to be committed."""
+        ...
+
+    def audit_rows(self, *, after: int = 0) -> Iterator[tuple[int, str, int, bytes, bytes]]:
+        """Every audit record after `after`, as ``(seq, stream, stream_seq, body, hash)``,
+        in global order (what `warden.audit.verify.verify_rows` reads)."""
         ...
 
     def close(self) -> None: ...

@@ -23,7 +23,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -269,7 +269,7 @@ class SQLiteStore(MemoryStore):
 
     def audit_rows(
         self, *, after: int = 0, batch: int = 5000
-    ) -> Any:  # Iterator[tuple[int, str, int, bytes, bytes]]
+    ) -> Iterator[tuple[int, str, int, bytes, bytes]]:
         """Every audit row as ``(seq, stream, stream_seq, body, hash)``, in order."""
         conn = self._connect()
         try:
