@@ -178,7 +178,7 @@ def test_the_demo_walks_every_scenario() -> None:
 def test_the_demo_scenarios_each_reach_their_check() -> None:
     from warden.cli.demo import run_scenarios
 
-    stages = [d.stage.value for _, d in run_scenarios()]
+    stages = [d.stage.value for _, d, _done in run_scenarios()]
     assert set(stages) >= {
         "kill_switch",
         "identity",

@@ -1,8 +1,11 @@
-"""`warden demo`: the seeds' refund examples, walked through the gate.
+"""`warden demo`: the seeds' refund examples, walked through the gate and executed.
 
 Each scenario is one proposed tool call (or a short sequence) against the refund example
-project; the table shows the decision, the check that settled it, its code, the reason and
-the rule with its file:line.
+project, executed with `Gate.execute` on a SQLite store in a temporary folder; the table
+shows the decision, the check that settled it, its code, the reason, the rule with its
+file:line, and what happened to the action. Then the durable part: an approval granted and
+executed exactly once, a retry answered from the store, and the audit log verified,
+checkpointed, and caught when a byte of it is changed.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from warden.clock import CountingIds, FixedClock
 from warden.decision import Decision
 from warden.gate import Gate, ToolCall
 from warden.project import load_project
-from warden.store.memory import MemoryStore
+from warden.runs import Execution
+from warden.store.sqlite import SQLiteStore
 
 __all__ = ["Scenario", "example_project", "run_scenarios"]
 
@@ -60,7 +64,7 @@ def _refund(order: str, amount: Any, reason: str = "damaged item") -> dict[str, 
 def _lookups(n: int) -> Callable[[Gate, str], None]:
     def before(gate: Gate, run_id: str) -> None:
         for i in range(n):
-            d = gate.decide(
+            gate.execute(
                 ToolCall(
                     agent="refund_autopilot",
                     tool="lookup_customer",
@@ -68,8 +72,6 @@ def _lookups(n: int) -> Callable[[Gate, str], None]:
                     args={"customer_id": f"cus_{i:03d}"},
                 )
             )
-            if d.allowed:
-                gate.settle(d, ok=True)
 
     return before
 
@@ -83,17 +85,16 @@ def _tokens(n: int) -> Callable[[Gate, str], None]:
 
 def _same_lookup(n: int) -> Callable[[Gate, str], None]:
     def before(gate: Gate, run_id: str) -> None:
-        for _ in range(n):
-            d = gate.decide(
+        for step in range(n):  # distinct steps: a retry of one step would be replayed
+            gate.execute(
                 ToolCall(
                     agent="refund_autopilot",
                     tool="lookup_customer",
                     run_id=run_id,
                     args={"customer_id": "cus_042"},
+                    step=step,
                 )
             )
-            if d.allowed:
-                gate.settle(d, ok=True)
 
     return before
 
@@ -242,28 +243,35 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
-def run_scenarios(project_path: Path | None = None) -> list[tuple[Scenario, Decision]]:
-    """Run every scenario on one gate (in memory, fixed clock); returns the shown decisions."""
+def run_scenarios(
+    project_path: Path | None = None, *, store: SQLiteStore | None = None
+) -> list[tuple[Scenario, Decision, Execution]]:
+    """Execute every scenario on one gate (fixed clock) over `store` (a temporary SQLite
+    store by default); returns each shown call's decision and execution."""
     project = load_project(project_path or example_project())
-    gate = project.gate(store=MemoryStore(), clock=FixedClock(), ids=CountingIds())
-    results: list[tuple[Scenario, Decision]] = []
-    for scenario in SCENARIOS:
-        run_id = gate.new_run_id()
-        if scenario.before is not None:
-            scenario.before(gate, run_id)
-        d = gate.decide(
-            ToolCall(
-                agent=scenario.agent,
-                tool=scenario.tool,
-                run_id=run_id,
-                args=scenario.args,
-                context=scenario.context,
+    own = store is None
+    db = store if store is not None else SQLiteStore.temporary()
+    try:
+        gate = project.gate(store=db, clock=FixedClock(), ids=CountingIds())
+        results: list[tuple[Scenario, Decision, Execution]] = []
+        for scenario in SCENARIOS:
+            run_id = gate.new_run_id()
+            if scenario.before is not None:
+                scenario.before(gate, run_id)
+            done = gate.execute(
+                ToolCall(
+                    agent=scenario.agent,
+                    tool=scenario.tool,
+                    run_id=run_id,
+                    args=scenario.args,
+                    context=scenario.context,
+                )
             )
-        )
-        if d.allowed:
-            gate.settle(d, ok=True)
-        results.append((scenario, d))
-    return results
+            results.append((scenario, done.decision, done))
+        return results
+    finally:
+        if own:
+            db.close()
 
 
 @cli.command()
@@ -274,57 +282,164 @@ def run_scenarios(project_path: Path | None = None) -> list[tuple[Scenario, Deci
     default=None,
     help="Run the scenarios against this project instead of the bundled example.",
 )
-def demo(project: Path | None) -> None:
-    """Walk the seeds' refund examples through the gate and show every decision.
+@click.option(
+    "--db",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Keep the demo's SQLite database at this path (default: a temporary folder, "
+    "removed afterwards). Inspect it with `warden runs list --db PATH`.",
+)
+def demo(project: Path | None, db: Path | None) -> None:
+    """Walk the seeds' refund examples through the gate, execute them durably, and audit.
 
     Uses the refund example project bundled with Warden (two agents, four tools, the
-    seed's manifest and policy). Nothing is written anywhere.
+    seed's manifest and policy). Every call goes through `Gate.execute` on a SQLite
+    database with synchronous=FULL; then one approval is granted and executed exactly
+    once, a retry is answered from the store, and the audit log is verified, signed and
+    tampered with.
     """
     path = project or example_project()
-    results = run_scenarios(path)
-    out = console()
-    out.print(
-        f"[bold]Warden demo[/]: the seeds' refund examples through the gate ({path})\n", markup=True
-    )
-    table = Table(show_lines=False, pad_edge=False, expand=False)
-    table.add_column("#", justify="right")
-    table.add_column("scenario")
-    table.add_column("decision")
-    table.add_column("check")
-    table.add_column("code")
-    table.add_column("why", overflow="fold", max_width=70)
-    for i, (s, d) in enumerate(results, 1):
-        why = escape(d.reasons[0]) if d.reasons else ""
-        if d.rules:
-            why += "\n[dim]" + escape(", ".join(f"{r.file}:{r.line}" for r in d.rules)) + "[/]"
-        table.add_row(
-            str(i), escape(s.title), outcome_text(d.outcome.value), d.stage.value, d.code or "", why
+    if db is not None and db.exists():
+        raise click.UsageError(f"{db} exists; the demo starts from an empty database")
+    store = SQLiteStore(db) if db is not None else SQLiteStore.temporary()
+    try:
+        results = run_scenarios(path, store=store)
+        out = console()
+        out.print(
+            f"[bold]Warden demo[/]: the seeds' refund examples through the gate ({path})\n",
+            markup=True,
         )
-    out.print(table)
-    counts: dict[str, int] = {}
-    for _, d in results:
-        counts[d.outcome.value] = counts.get(d.outcome.value, 0) + 1
-    latencies = [d.latency_ns / 1000 for _, d in results]
+        table = Table(show_lines=False, pad_edge=False, expand=False)
+        table.add_column("#", justify="right")
+        table.add_column("scenario")
+        table.add_column("decision")
+        table.add_column("check")
+        table.add_column("code")
+        table.add_column("why", overflow="fold", max_width=60)
+        table.add_column("action")
+        for i, (s, d, done) in enumerate(results, 1):
+            why = escape(d.reasons[0]) if d.reasons else ""
+            if d.rules:
+                why += "\n[dim]" + escape(", ".join(f"{r.file}:{r.line}" for r in d.rules)) + "[/]"
+            table.add_row(
+                str(i),
+                escape(s.title),
+                outcome_text(d.outcome.value),
+                d.stage.value,
+                d.code or "",
+                why,
+                done.state.value,
+            )
+        out.print(table)
+        counts: dict[str, int] = {}
+        for _, d, _done in results:
+            counts[d.outcome.value] = counts.get(d.outcome.value, 0) + 1
+        latencies = [d.latency_ns / 1000 for _, d, _done in results]
+        out.print(
+            "\n"
+            + ", ".join(f"{outcome_text(k)} {v}" for k, v in sorted(counts.items()))
+            + f"   median decision time {statistics.median(latencies):.0f} µs (cold, first calls)",
+            markup=True,
+        )
+        out.print(f"[dim]policy revision {results[0][1].policy_revision}[/]", markup=True)
+        _durable_part(out, path, store, results)
+        shown = path if project else _relative(path)
+        exe = _command_name()
+        out.print("\nNext, try:", markup=True)
+        db_hint = f" --db {db}" if db is not None else ""
+        for cmd in (
+            f"{exe} check -p {shown}",
+            f"{exe} policy test -p {shown} -v",
+            f"{exe} policy explain -p {shown} -t create_refund --agent support_refund_agent "
+            '--args \'{"order_id": "ord_123456", "amount_usd": 75.0, "reason": "late"}\' '
+            '--context \'{"customer_tier": "standard", "customer_id": "cus_1"}\' --ask-providers',
+            f"{exe} tools schema -p {shown} --format anthropic",
+            *(
+                (f"{exe} runs list -p {shown}{db_hint}", f"{exe} audit verify -p {shown}{db_hint}")
+                if db is not None
+                else (f"{exe} demo --db demo.db   (keep the database to inspect it)",)
+            ),
+        ):
+            out.print(f"  [bold]{escape(cmd)}[/]", markup=True)
+    finally:
+        store.close()
+
+
+def _durable_part(
+    out: Any, path: Path, store: SQLiteStore, results: list[tuple[Scenario, Decision, Execution]]
+) -> None:
+    """Approve a waiting refund, run it once, replay a retry, then verify and tamper."""
+    import sqlite3
+    import tempfile
+
+    from warden.audit.checkpoint import SigningKey, make_checkpoint
+    from warden.audit.verify import verify_rows
+    from warden.errors import AuditError
+    from warden.execution import Approvals
+
+    project = load_project(path)
+    gate = project.gate(store=store, clock=FixedClock(), ids=CountingIds())
+    out.print("\n[bold]Durable execution[/] (SQLite, synchronous=FULL)", markup=True)
+    waiting = next(
+        (done for _, _, done in results if done.approval_id and done.tool == "create_refund"),
+        None,
+    )
+    if waiting is not None and waiting.approval_id is not None:
+        approvals = Approvals(store, roles=project.roles, clock=gate.clock)
+        request = approvals.get(waiting.approval_id)
+        approver = next(
+            (p for r in request.roles for p in sorted(project.roles.get(r, ()))), None
+        )
+        if approver is not None:
+            approvals.approve(waiting.approval_id, approver=approver, reason="checked the order")
+            ran = gate.resume(waiting.action_id)
+            again = gate.resume(waiting.action_id)
+            out.print(
+                f"  approval  {waiting.approval_id} ({', '.join(request.roles)}) approved by "
+                f"{approver}; the refund ran once: {escape(str(ran.result))}",
+                markup=True,
+            )
+            out.print(
+                f"  retry     resuming {waiting.action_id} again: "
+                f"{'stored result replayed, nothing re-executed' if again.replayed else 'ran'}",
+                markup=True,
+            )
+    report = verify_rows(store.audit_rows())
     out.print(
-        "\n"
-        + ", ".join(f"{outcome_text(k)} {v}" for k, v in sorted(counts.items()))
-        + f"   median decision time {statistics.median(latencies):.0f} µs (cold, first calls)",
+        f"  audit log {report.records} records in {len(report.streams)} streams, "
+        "hash chain verified",
         markup=True,
     )
-    first_rev = results[0][1].policy_revision
-    out.print(f"[dim]policy revision {first_rev}[/]", markup=True)
-    out.print("\nNext, try:", markup=True)
-    shown = path if project else _relative(path)
-    exe = _command_name()
-    for cmd in (
-        f"{exe} check -p {shown}",
-        f"{exe} policy test -p {shown} -v",
-        f"{exe} policy explain -p {shown} -t create_refund --agent support_refund_agent "
-        '--args \'{"order_id": "ord_123456", "amount_usd": 75.0, "reason": "late"}\' '
-        '--context \'{"customer_tier": "standard", "customer_id": "cus_1"}\' --ask-providers',
-        f"{exe} tools schema -p {shown} --format anthropic",
-    ):
-        out.print(f"  [bold]{escape(cmd)}[/]", markup=True)
+    with tempfile.TemporaryDirectory(prefix="warden-demo-") as tmp:
+        key = SigningKey.generate()
+        checkpoint = make_checkpoint(
+            streams=report.streams, last_seq=report.last_seq, at=gate.clock.timestamp(), key=key
+        )
+        out.print(
+            f"  checkpoint signed with Ed25519 key {key.key_id} at record {checkpoint['seq']}",
+            markup=True,
+        )
+        copy = Path(tmp) / "tampered.db"
+        with sqlite3.connect(copy) as dst, sqlite3.connect(store.path) as src:
+            src.backup(dst)
+        victim = max(1, report.last_seq // 2)
+        conn = sqlite3.connect(copy)
+        body = bytes(conn.execute("SELECT body FROM audit WHERE seq = ?", (victim,)).fetchone()[0])
+        tampered = body.replace(b'"at":', b'"at": ', 1)
+        conn.execute("UPDATE audit SET body = ? WHERE seq = ?", (tampered, victim))
+        conn.commit()
+        rows = conn.execute(
+            "SELECT seq, stream, stream_seq, body, hash FROM audit ORDER BY seq"
+        ).fetchall()
+        conn.close()
+        try:
+            verify_rows(rows)
+        except AuditError as exc:
+            out.print(
+                f"  tamper    one byte added to record {victim} of a copy: "
+                f"[red]{exc.code}[/] {escape(exc.message)}",
+                markup=True,
+            )
 
 
 def _relative(path: Path) -> Path:
