@@ -108,11 +108,16 @@ class SQLiteStore(MemoryStore):
         self._chain_mark: Any = None
         self._data_version: int | None = None
         self._writer = Writer(
-            self._connect,
+            self._connect_writer,
             max_batch=max_batch if group_commit else 1,
             on_begin=self._on_begin,
             on_rollback=self._on_rollback,
         )
+        self._checkpoint_stop = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="warden-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
         self._load_breakers()
         self._refresh_kills(force=True)
 
@@ -137,6 +142,27 @@ class SQLiteStore(MemoryStore):
             code = "W-STO-003" if "not a database" in str(exc) else "W-STO-001"
             raise StoreError(code, f"cannot open {self.path}: {exc}") from None
         return conn
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        conn = self._connect()
+        # copying the WAL into the database (and its fsync) happens in the checkpoint
+        # thread, not inside the commits callers wait for
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        return conn
+
+    def _checkpoint_loop(self, every_s: float = 0.25) -> None:
+        try:
+            conn = self._connect()
+        except StoreError:
+            return
+        try:
+            while not self._checkpoint_stop.wait(every_s):
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
 
     def _setup(self) -> None:
         try:
@@ -180,6 +206,8 @@ class SQLiteStore(MemoryStore):
             return
         self._closed = True
         self._writer.close()
+        self._checkpoint_stop.set()
+        self._checkpointer.join()
         with self._readers_lock:
             for conn in self._readers:
                 with contextlib.suppress(sqlite3.Error):
