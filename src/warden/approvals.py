@@ -149,13 +149,9 @@ def check_verdict(
     if request.status is ApprovalStatus.EXPIRED:
         raise ApprovalError("W-APR-002", f"approval {request.id} has expired")
     if request.status is not ApprovalStatus.PENDING:
-        raise ApprovalError(
-            "W-APR-004", f"approval {request.id} is already {request.status.value}"
-        )
+        raise ApprovalError("W-APR-004", f"approval {request.id} is already {request.status.value}")
     if approver in request.requested_by:
-        raise ApprovalError(
-            "W-APR-003", f"{approver} requested this action and cannot approve it"
-        )
+        raise ApprovalError("W-APR-003", f"{approver} requested this action and cannot approve it")
     if any(v.approver == approver for v in request.verdicts):
         raise ApprovalError(
             "W-APR-005", f"{approver} already gave a verdict on approval {request.id}"

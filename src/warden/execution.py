@@ -72,7 +72,9 @@ def _jsonable(value: Any) -> Any:
     return to_jsonable_python(value, fallback=repr)
 
 
-def _error(code: str, exc: BaseException | None = None, message: str | None = None) -> dict[str, Any]:
+def _error(
+    code: str, exc: BaseException | None = None, message: str | None = None
+) -> dict[str, Any]:
     text = message if message is not None else (str(exc) if exc is not None else "")
     return {
         "code": code,
@@ -161,7 +163,7 @@ class Executor:
             outcome=decision.outcome.value,
             code=decision.code,
             reasons=decision.reasons,
-            args=decision.args if decision.args is not None else {},
+            args=decision.args if decision.args is not None else dict[str, Any](),
             idem_key=key,
             request_hash=rhash,
             owner=self.store.owner,
@@ -207,7 +209,7 @@ class Executor:
         requirement = decision.approval
         roles = requirement.roles if requirement is not None else ()
         count = requirement.count if requirement is not None else 1
-        args = decision.args if decision.args is not None else {}
+        args: Mapping[str, Any] = decision.args if decision.args is not None else {}
         requested_by = tuple(
             dict.fromkeys(p for p in (call.agent, call.principal, call.on_behalf_of) if p)
         )
@@ -258,9 +260,7 @@ class Executor:
         )
 
     def _allowed(self, call: ToolCall, decision: Decision, key: str, rhash: str) -> Execution:
-        action = self._new_action(
-            call, decision, state=ActionState.EXECUTING, key=key, rhash=rhash
-        )
+        action = self._new_action(call, decision, state=ActionState.EXECUTING, key=key, rhash=rhash)
         try:
             existing = self.store.record_decision(action)
         except BaseException:
@@ -270,10 +270,8 @@ class Executor:
             self.gate.release(decision)
             return self._existing(existing, rhash)
         tool = self.gate.tools[call.tool]
-        args = decision.args if decision.args is not None else {}
-        return self._run(
-            action.id, call.run_id, call.agent, tool, args, key, decision=decision
-        )
+        args: Mapping[str, Any] = decision.args if decision.args is not None else {}
+        return self._run(action.id, call.run_id, call.agent, tool, args, key, decision=decision)
 
     # --- running the tool ----------------------------------------------------------------
 
@@ -494,7 +492,13 @@ class Executor:
         )
         key = view.idempotency_key or derive_key(view.run_id, view.step, view.tool, view.args)
         return self._run(
-            view.id, view.run_id, view.agent, tool, view.args, key, decision=None,
+            view.id,
+            view.run_id,
+            view.agent,
+            tool,
+            view.args,
+            key,
+            decision=None,
             approval_id=request.id,
         )
 
@@ -603,7 +607,12 @@ class Executor:
                 tool=view.tool,
                 state=ActionState.COMPENSATED,
                 at=self.gate.clock.timestamp(),
-                result={"original": view.result, "compensation": undone, "by": by, "reason": reason},
+                result={
+                    "original": view.result,
+                    "compensation": undone,
+                    "by": by,
+                    "reason": reason,
+                },
                 attempts=view.attempts,
                 how="compensated",
             )

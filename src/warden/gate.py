@@ -43,8 +43,8 @@ from warden.killswitch import parse_scope
 from warden.manifest import AgentManifest
 from warden.modes import Mode
 from warden.policy.evaluate import AgentView, NowView, PlanTable, PolicySet
-from warden.store.memory import MemoryStore
 from warden.runs import Execution
+from warden.store.memory import MemoryStore
 from warden.store.protocol import DurableStore, StateStore
 from warden.tools.registry import ToolRegistry
 from warden.tools.spec import Limits, Tool, describe_validation_error
@@ -130,10 +130,8 @@ class Gate:
                 ),
             )
         self._executor: Executor | None = None
-        self._execution_options = {
-            "approval_ttl_s": approval_ttl_s,
-            "retry_backoff_s": retry_backoff_s,
-        }
+        self._approval_ttl_s = approval_ttl_s
+        self._retry_backoff_s = retry_backoff_s
         durable = self._durable()
         if durable is not None:
             durable.audit(
@@ -142,8 +140,7 @@ class Gate:
                 {
                     "policy_revision": policies.revision,
                     "policies": [
-                        {"id": p.id, "file": p.file, "origin": p.origin}
-                        for p in policies.policies
+                        {"id": p.id, "file": p.file, "origin": p.origin} for p in policies.policies
                     ],
                     "agents": {
                         m.name: {"version": m.version, "file": m.file, "revision": m.revision}
@@ -361,7 +358,12 @@ class Gate:
                     "Gate.execute needs a durable store: pass store=SQLiteStore(...) "
                     "(or SQLiteStore.temporary() in tests)",
                 )
-            self._executor = Executor(self, durable, **self._execution_options)
+            self._executor = Executor(
+                self,
+                durable,
+                approval_ttl_s=self._approval_ttl_s,
+                retry_backoff_s=self._retry_backoff_s,
+            )
         return self._executor
 
     def execute(self, call: ToolCall, *, approval_id: str | None = None) -> Execution:

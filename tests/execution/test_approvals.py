@@ -157,11 +157,15 @@ def test_an_approval_that_expires_after_approval_cannot_run(
     assert backend.all() == []
 
 
-def test_the_requester_cannot_approve(gate: warden.Gate, payments: warden.Project, clock: Any) -> None:
+def test_the_requester_cannot_approve(
+    gate: warden.Gate, payments: warden.Project, clock: Any
+) -> None:
     waiting = gate.execute(pay(500, on_behalf_of="fiona"))
     approvals = Approvals(gate.executor.store, roles=payments.roles, clock=clock)
     assert _refused(lambda: approvals.approve(waiting.approval_id, approver="fiona")) == "W-APR-003"
-    assert approvals.approve(waiting.approval_id, approver="frank").status is ApprovalStatus.APPROVED
+    assert (
+        approvals.approve(waiting.approval_id, approver="frank").status is ApprovalStatus.APPROVED
+    )
 
 
 def test_two_person_rule_needs_distinct_approvers_and_every_role(
@@ -175,9 +179,10 @@ def test_two_person_rule_needs_distinct_approvers_and_every_role(
     assert after_one.missing() == (("ops",), 1)
     assert _refused(lambda: approvals.approve(waiting.approval_id, approver="fiona")) == "W-APR-005"
     # frank holds finance only: the request still needs ops
-    assert _refused(
-        lambda: approvals.approve(waiting.approval_id, approver="frank", role="ops")
-    ) == "W-APR-006"
+    assert (
+        _refused(lambda: approvals.approve(waiting.approval_id, approver="frank", role="ops"))
+        == "W-APR-006"
+    )
     assert _refused(lambda: gate.resume(waiting.action_id)) == "W-APR-009"
     done = approvals.approve(waiting.approval_id, approver="olga")
     assert done.status is ApprovalStatus.APPROVED
@@ -186,7 +191,9 @@ def test_two_person_rule_needs_distinct_approvers_and_every_role(
 
 def test_someone_without_a_role_cannot_approve(gate: warden.Gate, approvals: Approvals) -> None:
     waiting = gate.execute(pay(500))
-    assert _refused(lambda: approvals.approve(waiting.approval_id, approver="mallory")) == "W-APR-006"
+    assert (
+        _refused(lambda: approvals.approve(waiting.approval_id, approver="mallory")) == "W-APR-006"
+    )
 
 
 def test_a_denied_approval_rejects_the_action(
@@ -218,8 +225,11 @@ def test_a_changed_policy_invalidates_the_approval(
         "policy:\n  tools: [pay]\n  rules:\n    - if: 'amount_usd <= 10000'\n      allow: true\n"
     )
     g2 = warden.Gate(
-        policies=newer, agents=payments.agents, tools=payments.tools,
-        store=g.store, clock=clock,
+        policies=newer,
+        agents=payments.agents,
+        tools=payments.tools,
+        store=g.store,
+        clock=clock,
     )
     assert _refused(lambda: g2.resume(waiting.action_id)) == "W-APR-001"
     assert backend.all() == []
@@ -232,7 +242,11 @@ def test_verdicts_are_audited(gate: warden.Gate, approvals: Approvals) -> None:
     store: Any = gate.executor.store
     kinds = [row[1] for row in _kinds(store)]
     assert kinds == [
-        "config.load", "decision", "approval.request", "approval.verdict", "approval.used",
+        "config.load",
+        "decision",
+        "approval.request",
+        "approval.verdict",
+        "approval.used",
         "outcome",
     ]
 

@@ -119,9 +119,7 @@ def test_a_deny_is_recorded_and_claims_no_key(gate: warden.Gate, db: Path, backe
     denied = gate.execute(pay(-5, args={"unknown": 1}))
     assert denied.state is ActionState.DECIDED and denied.decision.code == "W-CON-001"
     assert denied.idempotency_key is None
-    assert _rows(db, "SELECT state, idem_key, outcome FROM actions") == [
-        ("decided", None, "deny")
-    ]
+    assert _rows(db, "SELECT state, idem_key, outcome FROM actions") == [("decided", None, "deny")]
     assert backend.all() == []
 
 
@@ -190,7 +188,10 @@ def test_64_threads_competing_for_the_last_budget_unit_one_wins(
     agent = dataclasses.replace(payments.agents[0], budgets=limits)
     with SQLiteStore(tmp_path / "w.db") as store:
         g = warden.Gate(
-            policies=payments.policies, agents=[agent], tools=payments.tools, store=store,
+            policies=payments.policies,
+            agents=[agent],
+            tools=payments.tools,
+            store=store,
             clock=clock,
         )
         for i in range(4):
@@ -257,7 +258,10 @@ def test_breaker_state_survives_a_restart(
 
     def gate_on(store: SQLiteStore) -> warden.Gate:
         return warden.Gate(
-            policies=payments.policies, agents=[agent], tools=payments.tools, store=store,
+            policies=payments.policies,
+            agents=[agent],
+            tools=payments.tools,
+            store=store,
             clock=clock,
         )
 

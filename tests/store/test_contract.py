@@ -56,9 +56,15 @@ _counter = iter(range(1, 1_000_000))
 
 
 def action(
-    store: DurableStore, *, key: str | None = "k1", state: ActionState = ActionState.EXECUTING,
-    args: dict[str, Any] | None = None, approval: ApprovalRequest | None = None,
-    run: str = "run_1", agent: str = "a1", **more: Any,
+    store: DurableStore,
+    *,
+    key: str | None = "k1",
+    state: ActionState = ActionState.EXECUTING,
+    args: dict[str, Any] | None = None,
+    approval: ApprovalRequest | None = None,
+    run: str = "run_1",
+    agent: str = "a1",
+    **more: Any,
 ) -> NewAction:
     n = next(_counter)
     return NewAction(
@@ -86,16 +92,31 @@ def action(
 
 def outcome(a: NewAction, state: ActionState = ActionState.SUCCEEDED, **more: Any) -> ActionOutcome:
     return ActionOutcome(
-        action_id=a.id, run_id=a.run_id, agent=a.agent, tool=a.tool, state=state, at=2000.0,
+        action_id=a.id,
+        run_id=a.run_id,
+        agent=a.agent,
+        tool=a.tool,
+        state=state,
+        at=2000.0,
         **more,
     )
 
 
 def request(a_id: str, *, roles: tuple[str, ...] = ("finance",), count: int = 1) -> ApprovalRequest:
     return ApprovalRequest(
-        id=f"apr_{a_id}", action_id=a_id, run_id="run_1", agent="a1", tool="pay",
-        args={"amount_usd": 5.0}, binding="sha256:b", policy_revision="sha256:rev", roles=roles,
-        count=count, requested_by=("a1",), requested_at=1000.0, expires_at=5000.0,
+        id=f"apr_{a_id}",
+        action_id=a_id,
+        run_id="run_1",
+        agent="a1",
+        tool="pay",
+        args={"amount_usd": 5.0},
+        binding="sha256:b",
+        policy_revision="sha256:rev",
+        roles=roles,
+        count=count,
+        requested_by=("a1",),
+        requested_at=1000.0,
+        expires_at=5000.0,
         status=ApprovalStatus.PENDING,
     )
 
@@ -168,7 +189,12 @@ def test_a_deny_is_recorded_without_a_key(store: DurableStore) -> None:
 
 def _judge(approver: str, roles: frozenset[str], approve: bool = True) -> Callable[..., Verdict]:
     return lambda req: check_verdict(
-        req, approver=approver, approver_roles=roles, approve=approve, role=None, reason="",
+        req,
+        approver=approver,
+        approver_roles=roles,
+        approve=approve,
+        role=None,
+        reason="",
         now=1500.0,
     )
 
@@ -181,21 +207,21 @@ def test_verdicts_move_a_request_and_spending_it_is_atomic(store: DurableStore) 
     assert store.approval(req.id).status is ApprovalStatus.PENDING  # type: ignore[union-attr]
     done = store.add_verdict(req.id, _judge("fiona", frozenset({"finance"})))
     assert done.status is ApprovalStatus.APPROVED
-    wins: list[bool] = []
+    wins: list[str] = []
 
     def spend() -> None:
         try:
             store.start_approved(req.id, a.id, owner=store.owner, at=1600.0)
-            wins.append(True)
+            wins.append("won")
         except ApprovalError as exc:
-            assert exc.code == "W-APR-004"
+            wins.append(exc.code)
 
     threads = [threading.Thread(target=spend) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert wins == [True]
+    assert sorted(wins) == ["W-APR-004"] * 7 + ["won"]
     assert store.approval(req.id).status is ApprovalStatus.USED  # type: ignore[union-attr]
     assert store.action(a.id).state is ActionState.EXECUTING  # type: ignore[union-attr]
 

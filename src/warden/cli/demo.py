@@ -387,9 +387,7 @@ def _durable_part(
     if waiting is not None and waiting.approval_id is not None:
         approvals = Approvals(store, roles=project.roles, clock=gate.clock)
         request = approvals.get(waiting.approval_id)
-        approver = next(
-            (p for r in request.roles for p in sorted(project.roles.get(r, ()))), None
-        )
+        approver = next((p for r in request.roles for p in sorted(project.roles.get(r, ()))), None)
         if approver is not None:
             approvals.approve(waiting.approval_id, approver=approver, reason="checked the order")
             ran = gate.resume(waiting.action_id)

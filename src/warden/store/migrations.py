@@ -66,7 +66,8 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE UNIQUE INDEX actions_key ON actions (agent, idem_key) WHERE idem_key IS NOT NULL;
         CREATE INDEX actions_run ON actions (run_id, decided_at);
         CREATE INDEX actions_agent ON actions (agent, decided_at);
-        CREATE INDEX actions_open ON actions (state) WHERE state IN ('executing', 'awaiting_approval');
+        CREATE INDEX actions_open ON actions (state)
+            WHERE state IN ('executing', 'awaiting_approval');
 
         CREATE TABLE approvals (
             id              TEXT PRIMARY KEY,
@@ -145,13 +146,11 @@ def migrate(conn: sqlite3.Connection, *, path: str) -> int:
             f"{path} has schema version {version}; this Warden knows up to {latest}",
         )
     if version == 0:
-        tables = conn.execute(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-        ).fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[
+            0
+        ]
         if tables:
-            raise StoreError(
-                "W-STO-003", f"{path} holds tables but no Warden schema version"
-            )
+            raise StoreError("W-STO-003", f"{path} holds tables but no Warden schema version")
     for number, _title, sql in MIGRATIONS:
         if number <= version:
             continue

@@ -253,9 +253,7 @@ class SQLiteStore(MemoryStore):
         if self._chain_mark is not None:
             self._chain.restore(self._chain_mark)
 
-    def _prepare(
-        self, data: Mapping[str, Any], fields: frozenset[str]
-    ) -> tuple[bytes, list[Any]]:
+    def _prepare(self, data: Mapping[str, Any], fields: frozenset[str]) -> tuple[bytes, list[Any]]:
         """Redact, then encode: runs in the caller's thread, outside the writer."""
         clean, removed = self._redactor.redact(data, fields)
         return canonical_json(clean), removed
@@ -302,8 +300,7 @@ class SQLiteStore(MemoryStore):
         conn = self._connect()
         try:
             cur = conn.execute(
-                "SELECT seq, stream, stream_seq, body, hash FROM audit WHERE seq > ? "
-                "ORDER BY seq",
+                "SELECT seq, stream, stream_seq, body, hash FROM audit WHERE seq > ? ORDER BY seq",
                 (after,),
             )
             while True:
@@ -378,9 +375,7 @@ class SQLiteStore(MemoryStore):
     def _load_ledger(self, run_id: str) -> None:
         if run_id in self._loaded_ledgers:
             return
-        rows = self._rows(
-            "SELECT started_at, calls, usd, tokens FROM runs WHERE id = ?", (run_id,)
-        )
+        rows = self._rows("SELECT started_at, calls, usd, tokens FROM runs WHERE id = ?", (run_id,))
         with self._budget_lock:
             if rows and run_id not in self._ledgers:
                 started, calls, usd, tokens = rows[0]
@@ -476,7 +471,11 @@ class SQLiteStore(MemoryStore):
             return
         loaded = [
             ActionRecord(
-                at=at, run_id=run, tool=tool, outcome=outcome, args=json.loads(args),
+                at=at,
+                run_id=run,
+                tool=tool,
+                outcome=outcome,
+                args=json.loads(args),
                 approved=bool(approved),
             )
             for at, run, tool, outcome, args, approved in rows
@@ -525,9 +524,21 @@ class SQLiteStore(MemoryStore):
             else None
         )
         row = (
-            a.id, a.run_id, a.agent, a.tool, a.step, a.state.value, a.outcome, a.code,
-            _json(list(a.reasons)), _json(dict(a.args)), a.idem_key, a.request_hash,
-            approval.id if approval else None, a.owner, a.decided_at,
+            a.id,
+            a.run_id,
+            a.agent,
+            a.tool,
+            a.step,
+            a.state.value,
+            a.outcome,
+            a.code,
+            _json(list(a.reasons)),
+            _json(dict(a.args)),
+            a.idem_key,
+            a.request_hash,
+            approval.id if approval else None,
+            a.owner,
+            a.decided_at,
         )
         new_run = a.run_id not in self._known_runs
 
@@ -563,9 +574,14 @@ class SQLiteStore(MemoryStore):
                     "count, requested_by, requested_at, expires_at, status) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
                     (
-                        approval.id, a.id, approval.binding, approval.policy_revision,
-                        _json(list(approval.roles)), approval.count,
-                        _json(list(approval.requested_by)), approval.requested_at,
+                        approval.id,
+                        a.id,
+                        approval.binding,
+                        approval.policy_revision,
+                        _json(list(approval.roles)),
+                        approval.count,
+                        _json(list(approval.requested_by)),
+                        approval.requested_at,
                         approval.expires_at,
                     ),
                 )
@@ -733,11 +749,19 @@ class SQLiteStore(MemoryStore):
             conn.execute(
                 "INSERT INTO verdicts (approval_id, approver, role, approve, reason, at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (approval_id, verdict.approver, verdict.role, verdict.approve,
-                 verdict.reason, verdict.at),
+                (
+                    approval_id,
+                    verdict.approver,
+                    verdict.role,
+                    verdict.approve,
+                    verdict.reason,
+                    verdict.at,
+                ),
             )
             status = status_after(request, (*request.verdicts, verdict))
-            conn.execute("UPDATE approvals SET status = ? WHERE id = ?", (status.value, approval_id))
+            conn.execute(
+                "UPDATE approvals SET status = ? WHERE id = ?", (status.value, approval_id)
+            )
             if status is ApprovalStatus.DENIED:
                 conn.execute(
                     "UPDATE actions SET state = 'rejected', finished_at = ? WHERE id = ?",
@@ -754,7 +778,10 @@ class SQLiteStore(MemoryStore):
             }
             clean, removed = self._redactor.redact(data, frozenset())
             self._append(
-                conn, agent_stream(request.agent), "approval.verdict", verdict.at,
+                conn,
+                agent_stream(request.agent),
+                "approval.verdict",
+                verdict.at,
                 (canonical_json(clean), removed),
             )
             updated = self._approval(conn, approval_id)
@@ -772,9 +799,7 @@ class SQLiteStore(MemoryStore):
                 (now,),
             ).fetchall()
             for approval_id, action_id, agent in rows:
-                conn.execute(
-                    "UPDATE approvals SET status = 'expired' WHERE id = ?", (approval_id,)
-                )
+                conn.execute("UPDATE approvals SET status = 'expired' WHERE id = ?", (approval_id,))
                 conn.execute(
                     "UPDATE actions SET state = 'rejected', finished_at = ? "
                     "WHERE id = ? AND state = 'awaiting_approval'",
@@ -784,7 +809,10 @@ class SQLiteStore(MemoryStore):
                     {"approval_id": approval_id, "action_id": action_id}, frozenset()
                 )
                 self._append(
-                    conn, agent_stream(agent), "approval.expired", now,
+                    conn,
+                    agent_stream(agent),
+                    "approval.expired",
+                    now,
                     (canonical_json(clean), removed),
                 )
             return len(rows)
@@ -872,8 +900,25 @@ def _loads(raw: str | None) -> Any:
 
 def _action_view(row: tuple[Any, ...]) -> ActionView:
     (
-        id_, run_id, agent, tool, step, state, outcome, code, reasons, args, key,
-        request_hash, approval_id, owner, decided_at, finished_at, attempts, result, error,
+        id_,
+        run_id,
+        agent,
+        tool,
+        step,
+        state,
+        outcome,
+        code,
+        reasons,
+        args,
+        key,
+        request_hash,
+        approval_id,
+        owner,
+        decided_at,
+        finished_at,
+        attempts,
+        result,
+        error,
     ) = row
     return ActionView(
         id=id_,

@@ -13,6 +13,7 @@ it to notice commits by other processes).
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -170,9 +171,7 @@ class Writer:
 
     def _rollback(self, conn: sqlite3.Connection) -> None:
         if conn.in_transaction:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
         if self._on_rollback is not None:
             self._on_rollback()
