@@ -9,6 +9,19 @@ import textwrap
 import warden
 
 EXPECTED = {
+    "StoreError",
+    "SQLiteStore",
+    "RunStatus",
+    "RunError",
+    "IdempotencyError",
+    "ExecutionError",
+    "Execution",
+    "AuditError",
+    "Approvals",
+    "ApprovalStatus",
+    "ApprovalRequest",
+    "ApprovalError",
+    "ActionState",
     "AgentManifest",
     "ApprovalRequirement",
     "BreakerConfig",

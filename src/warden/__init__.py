@@ -17,19 +17,27 @@ budgets, breakers and modes, and returns an explainable `Decision`::
 Importing warden does no I/O.
 """
 
+from warden.approvals import ApprovalRequest, ApprovalStatus
 from warden.breakers import BreakerConfig
 from warden.budgets import BudgetLimits
 from warden.clock import Clock, CountingIds, FixedClock, IdSource, RandomIds, SystemClock
 from warden.decision import ApprovalRequirement, Decision, Outcome, RuleRef, Stage
 from warden.errors import (
+    ApprovalError,
+    AuditError,
     ConfigError,
+    ExecutionError,
     GateError,
+    IdempotencyError,
     ManifestError,
     PolicyError,
     ProjectError,
+    RunError,
+    StoreError,
     ToolDefinitionError,
     WardenError,
 )
+from warden.execution import Approvals
 from warden.facts import FactQuery, FactRegistry, fact
 from warden.gate import Gate, ToolCall
 from warden.manifest import AgentManifest
@@ -37,26 +45,37 @@ from warden.modes import Mode
 from warden.policy.evaluate import PolicySet
 from warden.policy.load import load_policies, policy_from_text
 from warden.project import Project, load_project
+from warden.runs import ActionState, Execution, RunStatus
 from warden.store.memory import MemoryStore
+from warden.store.sqlite import SQLiteStore
 from warden.tools import Limits, RiskTier, Tool, ToolContext, ToolRegistry, tool
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActionState",
     "AgentManifest",
+    "ApprovalError",
+    "ApprovalRequest",
     "ApprovalRequirement",
+    "ApprovalStatus",
+    "Approvals",
+    "AuditError",
     "BreakerConfig",
     "BudgetLimits",
     "Clock",
     "ConfigError",
     "CountingIds",
     "Decision",
+    "Execution",
+    "ExecutionError",
     "FactQuery",
     "FactRegistry",
     "FixedClock",
     "Gate",
     "GateError",
     "IdSource",
+    "IdempotencyError",
     "Limits",
     "ManifestError",
     "MemoryStore",
@@ -69,7 +88,11 @@ __all__ = [
     "RandomIds",
     "RiskTier",
     "RuleRef",
+    "RunError",
+    "RunStatus",
+    "SQLiteStore",
     "Stage",
+    "StoreError",
     "SystemClock",
     "Tool",
     "ToolCall",
