@@ -21,8 +21,6 @@ never a blind re-run.
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -45,6 +43,7 @@ from warden.canonical import canonical_json
 from warden.decision import Decision, Outcome
 from warden.errors import ApprovalError, ExecutionError, IdempotencyError
 from warden.history import ActionRecord
+from warden.owner import is_orphaned
 from warden.runs import ActionState, ActionView, Execution, RunStatus
 from warden.store.protocol import ActionOutcome, DurableStore, NewAction
 from warden.tools.spec import Tool, ToolContext
@@ -175,6 +174,8 @@ class Executor:
             approval=approval,
             run_status=run_status,
             run_reason=run_reason,
+            est_usd=call.estimated_usd,
+            est_tokens=call.estimated_tokens,
         )
 
     def _record_only(
@@ -380,6 +381,7 @@ class Executor:
                     error=_error("W-EXE-001", exc) if exc is not None else None,
                     attempts=1,
                     how="late",
+                    expect=ActionState.OUTCOME_UNKNOWN,
                 )
             )
         except Exception:  # the store is gone; the action stays outcome_unknown
@@ -526,7 +528,7 @@ class Executor:
         self.store.expire_approvals(now)
         settled: list[Execution] = []
         for view in self.store.open_actions(ActionState.EXECUTING):
-            if not force and not _orphaned(view.owner, self.store.owner):
+            if not force and not is_orphaned(view.owner, self.store.owner):
                 continue
             settled.append(self._reconcile(view))
         return settled
@@ -555,23 +557,41 @@ class Executor:
                 message=f"interrupted while executing; {view.tool} has no reconcile hook",
             )
         unknown = state is ActionState.OUTCOME_UNKNOWN
-        self.store.record_outcome(
+        now = self.gate.clock.timestamp()
+        ledger = None
+        if not release:  # it took effect, or may have: it counts against the run's budget
+            found = self.store.ledger(view.run_id)
+            calls, usd, tokens = (
+                (found.committed_calls, found.committed_usd, found.committed_tokens)
+                if found is not None
+                else (0, 0.0, 0)
+            )
+            ledger = (calls + 1, usd + view.est_usd, tokens + view.est_tokens)
+        written = self.store.record_outcome(
             ActionOutcome(
                 action_id=view.id,
                 run_id=view.run_id,
                 agent=view.agent,
                 tool=view.tool,
                 state=state,
-                at=self.gate.clock.timestamp(),
+                at=now,
                 result=result,
                 error=error,
                 attempts=view.attempts,
                 release_key=release,
+                ledger=ledger,
                 run_status=RunStatus.ESCALATED if unknown else None,
                 run_reason=error["message"] if unknown and error else None,
                 how="reconciled",
             )
         )
+        if not written:  # another recoverer settled it first
+            current = self.store.action(view.id)
+            return _replay(current if current is not None else view)
+        if not release:
+            self.store.add_usage(
+                view.run_id, Amounts(calls=1, usd=view.est_usd, tokens=view.est_tokens), now
+            )
         return Execution(
             action_id=view.id,
             state=state,
@@ -615,6 +635,7 @@ class Executor:
                 },
                 attempts=view.attempts,
                 how="compensated",
+                expect=ActionState.SUCCEEDED,
             )
         )
         found = self.store.action(action_id)
@@ -642,26 +663,6 @@ def _replay(view: ActionView) -> Execution:
         replayed=True,
         attempts=view.attempts,
     )
-
-
-def _orphaned(owner: str, me: str) -> bool:
-    """Whether the process that owned an executing action is gone."""
-    if owner == me:
-        return False
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False  # another machine's action: its own process recovers it
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return True  # this pid, another boot token: an earlier life of this process
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 class Approvals:

@@ -150,6 +150,9 @@ class ActionView:
     owner: str = ""
     """Which process executes it (host:pid:boot), for crash recovery."""
     step: int | None = None
+    est_usd: float = 0.0
+    """The cost the call reserved."""
+    est_tokens: int = 0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

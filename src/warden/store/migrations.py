@@ -61,7 +61,9 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             attempts     INTEGER NOT NULL DEFAULT 0,
             result       TEXT,
             error        TEXT,
-            approved     INTEGER NOT NULL DEFAULT 0
+            approved     INTEGER NOT NULL DEFAULT 0,
+            est_usd      REAL NOT NULL DEFAULT 0,
+            est_tokens   INTEGER NOT NULL DEFAULT 0
         );
         CREATE UNIQUE INDEX actions_key ON actions (agent, idem_key) WHERE idem_key IS NOT NULL;
         CREATE INDEX actions_run ON actions (run_id, decided_at);

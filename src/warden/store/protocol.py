@@ -118,6 +118,9 @@ class NewAction:
     run_status: RunStatus | None = None
     """A new status for the run (waiting, escalated, killed), if the decision changes it."""
     run_reason: str | None = None
+    est_usd: float = 0.0
+    """The cost the call reserved; recovery charges it to the run if the call took effect."""
+    est_tokens: int = 0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -143,6 +146,8 @@ class ActionOutcome:
     """Free the idempotency key (the call never took effect and may be proposed again)."""
     how: str = "executed"
     """executed, reconciled, late (a timed-out call that returned), compensated."""
+    expect: ActionState = ActionState.EXECUTING
+    """The state the action must still be in; otherwise nothing is written."""
 
 
 class DurableStore(StateStore, Protocol):
@@ -161,7 +166,10 @@ class DurableStore(StateStore, Protocol):
         (nothing is written then)."""
         ...
 
-    def record_outcome(self, outcome: ActionOutcome) -> None: ...
+    def record_outcome(self, outcome: ActionOutcome) -> bool:
+        """Record an outcome if the action is still in ``outcome.expect`` (a compare-and-set,
+        so two recoverers never both settle one action); returns whether it was written."""
+        ...
 
     def action(self, action_id: str) -> ActionView | None: ...
 

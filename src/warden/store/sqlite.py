@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import socket
 import sqlite3
 import tempfile
 import threading
@@ -37,6 +35,7 @@ from warden.clock import SystemClock
 from warden.errors import ApprovalError, StoreError
 from warden.history import ActionRecord
 from warden.killswitch import KillRecord, parse_scope
+from warden.owner import new_owner
 from warden.runs import ActionState, ActionView, RunStatus, RunView
 from warden.store.memory import MemoryStore
 from warden.store.migrations import migrate
@@ -50,7 +49,8 @@ SYSTEM_STREAM = "system"
 
 _ACTION_COLUMNS = (
     "id, run_id, agent, tool, step, state, outcome, code, reasons, args, idem_key, "
-    "request_hash, approval_id, owner, decided_at, finished_at, attempts, result, error"
+    "request_hash, approval_id, owner, decided_at, finished_at, attempts, result, error, "
+    "est_usd, est_tokens"
 )
 _LIVE_STATES = (ActionState.EXECUTING.value, ActionState.AWAITING_APPROVAL.value)
 
@@ -62,10 +62,6 @@ def agent_stream(agent: str) -> str:
 
 def _json(value: Any) -> str:
     return canonical_json(value).decode("utf-8")
-
-
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
 class SQLiteStore(MemoryStore):
@@ -86,7 +82,7 @@ class SQLiteStore(MemoryStore):
         super().__init__()
         self.path = Path(path)
         self._temporary: Path | None = None
-        self.owner = _owner()
+        self.owner = new_owner()
         self.idempotency_retention_s = idempotency_retention_s
         self.retain_days = retain_days
         self._history_s = history_days * 86_400.0
@@ -539,14 +535,16 @@ class SQLiteStore(MemoryStore):
             approval.id if approval else None,
             a.owner,
             a.decided_at,
+            a.est_usd,
+            a.est_tokens,
         )
         new_run = a.run_id not in self._known_runs
 
         def op(conn: sqlite3.Connection) -> ActionView | None:
             cur = conn.execute(
                 "INSERT OR IGNORE INTO actions (id, run_id, agent, tool, step, state, outcome, "
-                "code, reasons, args, idem_key, request_hash, approval_id, owner, decided_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "code, reasons, args, idem_key, request_hash, approval_id, owner, decided_at, "
+                "est_usd, est_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
             if cur.rowcount == 0:
@@ -595,7 +593,7 @@ class SQLiteStore(MemoryStore):
             self._known_runs.add(a.run_id)
         return existing
 
-    def record_outcome(self, outcome: ActionOutcome) -> None:
+    def record_outcome(self, outcome: ActionOutcome) -> bool:
         o = outcome
         prepared = self._prepare(
             {
@@ -615,12 +613,24 @@ class SQLiteStore(MemoryStore):
         error = _json(dict(o.error)) if o.error is not None else None
         stream = agent_stream(o.agent)
 
-        def op(conn: sqlite3.Connection) -> None:
-            conn.execute(
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
                 "UPDATE actions SET state = ?, finished_at = ?, attempts = ?, result = ?, "
-                "error = ?, idem_key = CASE WHEN ? THEN NULL ELSE idem_key END WHERE id = ?",
-                (o.state.value, o.at, o.attempts, result, error, o.release_key, o.action_id),
+                "error = ?, idem_key = CASE WHEN ? THEN NULL ELSE idem_key END "
+                "WHERE id = ? AND state = ?",
+                (
+                    o.state.value,
+                    o.at,
+                    o.attempts,
+                    result,
+                    error,
+                    o.release_key,
+                    o.action_id,
+                    o.expect.value,
+                ),
             )
+            if cur.rowcount != 1:
+                return False  # settled meanwhile (another recoverer): write nothing
             if o.ledger is not None:
                 conn.execute(
                     "UPDATE runs SET calls = ?, usd = ?, tokens = ? WHERE id = ?",
@@ -632,11 +642,13 @@ class SQLiteStore(MemoryStore):
                     (o.run_status.value, o.run_reason, o.run_id),
                 )
             self._append(conn, stream, "outcome", o.at, prepared)
+            return True
 
-        self._writer.submit(op)
+        written = self._writer.submit(op)
         if o.at - self._last_purge > 3600.0:
             self._last_purge = o.at
             self._writer.submit_nowait(lambda conn: self._purge(conn, o.at))
+        return written
 
     def action(self, action_id: str) -> ActionView | None:
         rows = self._rows(f"SELECT {_ACTION_COLUMNS} FROM actions WHERE id = ?", (action_id,))
@@ -919,8 +931,12 @@ def _action_view(row: tuple[Any, ...]) -> ActionView:
         attempts,
         result,
         error,
+        est_usd,
+        est_tokens,
     ) = row
     return ActionView(
+        est_usd=est_usd,
+        est_tokens=est_tokens,
         id=id_,
         run_id=run_id,
         agent=agent,
