@@ -40,9 +40,9 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from warden.canonical import content_hash
 from warden.breakers import BreakerConfig
 from warden.budgets import BudgetLimits
+from warden.canonical import content_hash
 from warden.decision import ApprovalRequirement, Outcome, RuleRef
 from warden.durations import parse_duration
 from warden.errors import ManifestError
