@@ -27,11 +27,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=512, help="requests (>= 256)")
     parser.add_argument("--seed", type=int, default=20_260_101, help="workload seed")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file")
+    parser.add_argument(
+        "--only", choices=("policy", "durable"), help="run one section (default: both)"
+    )
+    parser.add_argument(
+        "--tmp-dir",
+        type=Path,
+        default=None,
+        help="where the durable section's SQLite files go (default: the system temp dir)",
+    )
     options = parser.parse_args(argv)
     console = Console()
     if not console.is_terminal:  # piped or in CI: wide enough for the table
         console = Console(width=120)
-    config = Config.for_mode(quick=options.quick, requests=options.requests, seed=options.seed)
+    config = Config.for_mode(
+        quick=options.quick,
+        requests=options.requests,
+        seed=options.seed,
+        only=options.only,
+        tmp_dir=options.tmp_dir,
+    )
     try:
         results = run(config)
     except (DisagreementError, CoverageError) as exc:

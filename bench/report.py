@@ -27,10 +27,18 @@ _POLICY_ROWS = (
 )
 
 
+def _amount(value: float, unit: str) -> str:
+    if unit == "x":
+        return f"{value:g}x"
+    if unit == "/s":
+        return f"{value:,.0f}/s"
+    return f"{value:g} {unit}"
+
+
 def _verdict(target: dict[str, Any] | None) -> tuple[str, str]:
     if target is None:
         return "-", "[dim]info[/dim]"
-    goal = f"{target['op']} {target['limit']:g}{'x' if target['unit'] == 'x' else ' us'}"
+    goal = f"{target['op']} {_amount(target['limit'], target['unit'])}"
     ok = target["result"] == "PASS"
     return goal, "[bold green]PASS[/bold green]" if ok else "[bold red]MISS[/bold red]"
 
@@ -42,6 +50,13 @@ def _ratio(measured: float, baseline: float) -> str:
     return f"{measured / baseline:.2f}x slower"
 
 
+def _columns(table: Table, names: tuple[str, ...]) -> Table:
+    for i, col in enumerate(names):
+        justify = "left" if i in (0, 2) else "center" if col == "result" else "right"
+        table.add_column(col, justify=justify, no_wrap=i == 0)  # pyright: ignore[reportArgumentType]
+    return table
+
+
 def _table(results: dict[str, Any]) -> Table:
     policy, gate = results["policy"], results["gate"]
     by_name = {t["name"]: t for t in results["targets"]}
@@ -50,16 +65,10 @@ def _table(results: dict[str, Any]) -> Table:
         title="Warden benchmarks: policy time per request, Gate.decide with every check on",
         title_justify="left",
     )
-    for col, justify in (
-        ("measurement", "left"),
-        ("time", "right"),
-        ("baseline", "left"),
-        ("baseline time", "right"),
-        ("ratio", "right"),
-        ("target", "right"),
-        ("result", "center"),
-    ):
-        table.add_column(col, justify=justify)  # pyright: ignore[reportArgumentType]
+    _columns(
+        table,
+        ("measurement", "time", "baseline", "baseline time", "ratio", "target", "result"),
+    )
     for measured, baseline, target in _POLICY_ROWS:
         if measured not in us or baseline not in us:
             continue
@@ -90,10 +99,99 @@ def _table(results: dict[str, Any]) -> Table:
     return table
 
 
-def render(results: dict[str, Any], console: Console | None = None) -> None:
-    """Print the table and the notes a reader needs to trust it."""
-    console = console or Console()
-    policy, gate, m = results["policy"], results["gate"], results["machine"]
+def _rate(value: float) -> str:
+    return f"{value:,.0f}/s"
+
+
+def _us(value: float) -> str:
+    return f"{value:,.0f} us" if value >= 100 else f"{value:.1f} us"
+
+
+def _durable_table(results: dict[str, Any]) -> Table:
+    durable = results["durable"]
+    execute, audit = durable["execute"], durable["audit"]
+    by_name = {t["name"]: t for t in results["targets"]}
+    group, single = execute["group_commit"], execute["one_commit_per_call"]
+    threads = execute["threads"]
+    table = Table(
+        title=f"Warden benchmarks: durable path (SQLite, synchronous=FULL, WAL, "
+        f"temp dir in {durable['folder']}); calls/s and records/s",
+        title_justify="left",
+    )
+    _columns(
+        table,
+        ("measurement", "measured", "baseline", "value", "ratio", "target", "result"),
+    )
+    goal, verdict = _verdict(by_name["Gate.execute on SQLite / one commit per call"])
+    table.add_row(
+        f"execute, {threads} callers, group commit",
+        _rate(group["rate_per_s"]),
+        "1 commit per call",
+        _rate(single["rate_per_s"]),
+        f"{execute['ratio']:.2f}x",
+        goal,
+        verdict,
+    )
+    goal, verdict = _verdict(by_name["Gate.execute on SQLite, calls/s"])
+    row = (f"execute, {threads} callers, group commit", _rate(group["rate_per_s"]))
+    table.add_row(*row, "-", "-", "-", goal, verdict)
+    raw = execute["raw_sqlite"]["rate_per_s"]
+    goal, verdict = _verdict(None)
+    table.add_row(
+        "raw SQLite 1-row INSERT+COMMIT",
+        _rate(raw),
+        "execute, grouped",
+        _rate(group["rate_per_s"]),
+        f"{group['rate_per_s'] / raw:.2f}x",
+        goal,
+        verdict,
+    )
+    table.add_row(
+        "writer requests per commit",
+        f"{group['writer']['requests_per_batch']:.1f}",
+        "1 commit per call",
+        f"{single['writer']['requests_per_batch']:.1f}",
+        "-",
+        goal,
+        verdict,
+    )
+    for label, key in ((f"{threads} callers", "concurrent"), ("1 caller", "one_caller")):
+        lat = execute["latency"][key]
+        for q in ("p50", "p99"):
+            table.add_row(
+                f"execute {q}, {label}",
+                _us(lat["sqlite"][f"{q}_us"]),
+                "in memory",
+                _us(lat["memory"][f"{q}_us"]),
+                f"+{_us(lat[f'added_{q}_us'])}",
+                goal,
+                verdict,
+            )
+    table.add_section()
+    append, verify, export = audit["append"], audit["verify"], audit["export"]
+    goal, verdict = _verdict(by_name["audit append_batch, records/s"])
+    label = f"append_batch, {audit['batch']:,} x {audit['streams']} streams"
+    table.add_row(label, _rate(append["rate_per_s"]), "-", "-", "-", goal, verdict)
+    goal, verdict = _verdict(by_name["audit verify, records/s"])
+    label = f"verify_rows, database, {verify['records']:,}"
+    table.add_row(label, _rate(verify["rate_per_s"]), "-", "-", "-", goal, verdict)
+    goal, verdict = _verdict(None)
+    table.add_row(
+        "verify_rows, export file",
+        _rate(export["verify_rate_per_s"]),
+        "verify, database",
+        _rate(verify["rate_per_s"]),
+        _ratio(1 / export["verify_rate_per_s"], 1 / verify["rate_per_s"]),
+        goal,
+        verdict,
+    )
+    row = ("export_line, writing the file", _rate(export["write_rate_per_s"]))
+    table.add_row(*row, "-", "-", "-", goal, verdict)
+    return table
+
+
+def _render_policy(results: dict[str, Any], console: Console) -> None:
+    policy, gate = results["policy"], results["gate"]
     agreement = policy["agreement"]
     console.print(_table(results))
     outcomes = ", ".join(f"{k} {v}" for k, v in agreement["outcomes"].items())
@@ -117,6 +215,39 @@ def render(results: dict[str, Any], console: Console | None = None) -> None:
         "loop (re-enabled after); MemoryStore, FixedClock; Gate.decide has no tracing to "
         "turn off."
     )
+
+
+def _render_durable(results: dict[str, Any], console: Console) -> None:
+    durable = results["durable"]
+    execute, audit = durable["execute"], durable["audit"]
+    group = execute["group_commit"]
+    console.print(_durable_table(results))
+    console.print(
+        f"execute: payments fixture (agent payer, tool pay), {execute['threads']} threads x "
+        f"{execute['seconds_per_repeat']:g} s x {execute['repeats']} repeats per store, "
+        f"fresh SQLite file each; runs of {execute['calls_per_run']} calls; group commit "
+        f"{group['writer']['requests']:,} writer requests in {group['writer']['batches']:,} "
+        f"commits. in memory (decide + tool.run + settle on a MemoryStore): "
+        f"{execute['in_memory_rate_per_s']['concurrent']:,.0f}/s "
+        f"({execute['threads']} callers), {execute['in_memory_rate_per_s']['one_caller']:,.0f}/s "
+        f"(1 caller); Gate.execute 1 caller: {execute['one_caller_sqlite_rate_per_s']:,.0f}/s."
+    )
+    load = durable["load_average_1min"]
+    console.print(
+        f"audit: {audit['append']['records']:,} decision records of {audit['data_bytes']} "
+        f"bytes of data each; export {audit['export']['bytes'] / 1e6:,.1f} MB. "
+        f"load average (1 min) {load['start']:.1f} before, {load['end']:.1f} after."
+    )
+
+
+def render(results: dict[str, Any], console: Console | None = None) -> None:
+    """Print the tables and the notes a reader needs to trust them."""
+    console = console or Console()
+    m = results["machine"]
+    if "policy" in results:
+        _render_policy(results, console)
+    if "durable" in results:
+        _render_durable(results, console)
     console.print(
         f"machine: Python {m['python']} on {m['platform']}, {m['cpu_count']} CPUs. "
         f"mode {results['mode']}, {results['elapsed_s']:.1f} s."

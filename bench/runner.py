@@ -1,4 +1,5 @@
-"""One benchmark run: check agreement, time the engines, time the gate, judge the targets."""
+"""One benchmark run: check agreement, time the engines, time the gate, time the durable
+path (SQLite execute, audit appends, verify), judge the targets."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import os
 import platform
 import statistics
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
+from bench.durable import DurableConfig, measure_durable
 from bench.gate_latency import RUN_LENGTH, measure_gate
 from bench.policy_engines import DESCRIPTIONS, REQUIRED, build_engines, check_agreement
 from bench.timing import latency, measure_interleaved
@@ -31,9 +34,26 @@ class Config:
     gate_decisions: int = 10_000
     gate_repeat: int = 5
     gate_warmup: int = 2_000
+    policy: bool = True
+    """Run the policy engines and the Gate.decide latency."""
+    durable: DurableConfig | None = field(default_factory=DurableConfig)
+    """The durable section (SQLite execute, audit appends, verify); None to skip it."""
 
     @classmethod
-    def for_mode(cls, *, quick: bool, requests: int = 512, seed: int = 20_260_101) -> Config:
+    def for_mode(
+        cls,
+        *,
+        quick: bool,
+        requests: int = 512,
+        seed: int = 20_260_101,
+        only: str | None = None,
+        tmp_dir: Path | None = None,
+    ) -> Config:
+        """`only` is ``policy`` or ``durable`` to run one section; `tmp_dir` holds the
+        durable section's databases (default: the system's temporary directory)."""
+        durable = (DurableConfig.quick() if quick else DurableConfig()).in_folder(tmp_dir)
+        policy = only in (None, "policy")
+        chosen = durable if only in (None, "durable") else None
         if quick:
             return cls(
                 quick=True,
@@ -44,8 +64,10 @@ class Config:
                 gate_decisions=2_000,
                 gate_repeat=3,
                 gate_warmup=500,
+                policy=policy,
+                durable=chosen,
             )
-        return cls(quick=False, requests=requests, seed=seed)
+        return cls(quick=False, requests=requests, seed=seed, policy=policy, durable=chosen)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -55,7 +77,7 @@ class Target:
     name: str
     measured: float
     unit: str
-    """``us`` for a time, ``x`` for a ratio."""
+    """``us`` for a time, ``x`` for a ratio, ``/s`` for a rate."""
     op: str
     """``<=`` or ``>=``."""
     limit: float
@@ -157,7 +179,7 @@ def _gate(config: Config) -> dict[str, Any]:
 
 
 def targets(us: dict[str, float], gate: dict[str, Any]) -> list[Target]:
-    """The five targets, judged on this run's figures."""
+    """The five policy and gate targets, judged on this run's figures."""
     w = us["warden"]
     rows = (
         ("warden / hand-written python", w / us["python"], "x", "<=", 2.0, "python"),
@@ -172,27 +194,67 @@ def targets(us: dict[str, float], gate: dict[str, Any]) -> list[Target]:
     ]
 
 
+DURABLE_TARGETS = (
+    "Gate.execute on SQLite / one commit per call",
+    "Gate.execute on SQLite, calls/s",
+    "audit append_batch, records/s",
+    "audit verify, records/s",
+)
+
+
+def durable_targets(durable: dict[str, Any]) -> list[Target]:
+    """The four durable targets, judged on this run's figures."""
+    execute, audit = durable["execute"], durable["audit"]
+    rate = execute["group_commit"]["rate_per_s"]
+    measured = (
+        (execute["ratio"], "x", 4.0, "one commit per call"),
+        (rate, "/s", 15_000.0, "-"),
+        (audit["append"]["rate_per_s"], "/s", 50_000.0, "-"),
+        (audit["verify"]["rate_per_s"], "/s", 300_000.0, "-"),
+    )
+    return [
+        Target(name=name, measured=m, unit=u, op=">=", limit=limit, baseline=b)
+        for name, (m, u, limit, b) in zip(DURABLE_TARGETS, measured, strict=True)
+    ]
+
+
 def run(config: Config) -> dict[str, Any]:
     """Measure everything; returns the results document (see ``bench/results.json``)."""
     started = datetime.now(UTC)
-    policy, us = _policy(config)
-    gate = _gate(config)
-    gate["ratio_p50_to_policy"] = gate["p50_us"] / us["warden"]
-    judged = targets(us, gate)
-    return {
-        "measured_at": started.isoformat(timespec="seconds"),
-        "mode": "quick" if config.quick else "full",
-        "machine": machine(),
-        "method": {
-            "clock": "time.perf_counter_ns",
-            "gc": "gc.collect() then gc.disable() around every timed loop",
+    method = {
+        "clock": "time.perf_counter_ns",
+        "gc": "gc.collect() then gc.disable() around every timed loop",
+    }
+    results: dict[str, Any] = {}
+    judged: list[Target] = []
+    if config.policy:
+        policy, us = _policy(config)
+        gate = _gate(config)
+        gate["ratio_p50_to_policy"] = gate["p50_us"] / us["warden"]
+        judged += targets(us, gate)
+        results |= {"policy": policy, "gate": gate}
+        method |= {
             "policy": f"median of {config.policy_repeat} interleaved repeats, each >= "
             f"{config.min_sample_ms:g} ms of whole passes over the requests",
             "gate": "each decide timed alone; p50/p99 per repeat, median over repeats; "
             "fresh gate and warm-up per repeat",
-        },
-        "policy": policy,
-        "gate": gate,
+        }
+    if config.durable is not None:
+        durable = measure_durable(config.durable)
+        judged += durable_targets(durable)
+        results["durable"] = durable
+        method["durable"] = (
+            f"{config.durable.threads} threads call for {config.durable.seconds:g} s per "
+            f"repeat, {config.durable.repeat} repeats alternating group commit and one "
+            "commit per call, each on a fresh SQLite file; median rate; each call timed "
+            "alone, p50/p99 per repeat, median over repeats"
+        )
+    return {
+        "measured_at": started.isoformat(timespec="seconds"),
+        "mode": "quick" if config.quick else "full",
+        "machine": machine(),
+        "method": method,
+        **results,
         "targets": [t.to_dict() for t in judged],
         "elapsed_s": (datetime.now(UTC) - started).total_seconds(),
     }
