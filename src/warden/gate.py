@@ -43,7 +43,7 @@ from warden.killswitch import parse_scope
 from warden.manifest import AgentManifest
 from warden.modes import Mode
 from warden.policy.evaluate import AgentView, NowView, PlanTable, PolicySet
-from warden.runs import Execution
+from warden.runs import Execution, RunStatus
 from warden.store.memory import MemoryStore
 from warden.store.protocol import DurableStore, StateStore
 from warden.tools.registry import ToolRegistry
@@ -431,9 +431,22 @@ class Gate:
             _scope(scope), engaged=False, by=by, reason=reason, at=self.clock.timestamp()
         )
 
-    def end_run(self, run_id: str) -> None:
-        """Forget a finished run's budget ledger, loop counts and fact cache (the agent's
-        history stays). Decisions for the same run id afterwards start a fresh ledger."""
+    def end_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus = RunStatus.SUCCEEDED,
+        outcome: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """End a run: a durable store records its status and outcome (audited); then the
+        run's budget ledger, loop counts and fact cache are forgotten (the agent's history
+        stays). Decisions for the same run id afterwards start a fresh ledger."""
+        durable = self._durable()
+        if durable is not None:
+            durable.end_run(
+                run_id, status, at=self.clock.timestamp(), outcome=outcome, reason=reason
+            )
         self.store.forget_run(run_id)
 
     def new_run_id(self) -> str:

@@ -255,3 +255,18 @@ def _kinds(store: Any) -> list[tuple[int, str]]:
     import json
 
     return [(seq, json.loads(body)["kind"]) for seq, _s, _n, body, _h in store.audit_rows()]
+
+
+def test_the_run_waits_then_runs_again_and_can_be_ended(
+    gate: warden.Gate, approvals: Approvals, backend: Any
+) -> None:
+    waiting = gate.execute(pay(500))
+    store = gate.executor.store
+    assert store.run("run_1").status is RunStatus.WAITING  # type: ignore[union-attr]
+    approvals.approve(waiting.approval_id, approver="fiona")
+    gate.resume(waiting.action_id)
+    assert store.run("run_1").status is RunStatus.RUNNING  # type: ignore[union-attr]
+    gate.end_run("run_1", outcome="paid acme")
+    ended = store.run("run_1")
+    assert ended is not None and ended.status is RunStatus.SUCCEEDED
+    assert ended.outcome == "paid acme"

@@ -97,9 +97,13 @@ def main() -> None:
 
 
 # commands register themselves on import
+from warden.cli import approvals as _approvals  # noqa: E402
+from warden.cli import audit as _audit  # noqa: E402
 from warden.cli import check as _check  # noqa: E402
 from warden.cli import demo as _demo  # noqa: E402
+from warden.cli import killswitch as _killswitch  # noqa: E402
 from warden.cli import policy as _policy  # noqa: E402
+from warden.cli import runs as _runs  # noqa: E402
 from warden.cli import tools as _tools  # noqa: E402
 
-__commands__ = (_check, _demo, _policy, _tools)
+__commands__ = (_approvals, _audit, _check, _demo, _killswitch, _policy, _runs, _tools)

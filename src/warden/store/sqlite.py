@@ -688,6 +688,11 @@ class SQLiteStore(MemoryStore):
                 "WHERE id = ? AND state = 'awaiting_approval'",
                 (owner, action_id),
             )
+            conn.execute(
+                "UPDATE runs SET status = 'running' WHERE status = 'waiting' AND id = "
+                "(SELECT run_id FROM actions WHERE id = ?)",
+                (action_id,),
+            )
             self._append(conn, agent_stream(agent), "approval.used", at, prepared)
 
         self._writer.submit(op)

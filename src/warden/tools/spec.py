@@ -126,7 +126,9 @@ class Tool:
         model = self.model.model_validate(args)
         return self.fn(model, context) if self.takes_context else self.fn(model)
 
-    def run_hook(self, hook: Hook, args: Mapping[str, Any], context: ToolContext, *more: Any) -> Any:
+    def run_hook(
+        self, hook: Hook, args: Mapping[str, Any], context: ToolContext, *more: Any
+    ) -> Any:
         """Call a hook (reconcile, compensate) the same way: model, then context, then more."""
         return hook(self.model.model_validate(args), context, *more)
 

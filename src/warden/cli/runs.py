@@ -1,0 +1,208 @@
+"""`warden runs list` and `warden runs show`: what agents did, from the durable store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from warden.cli.database import open_workspace, store_options
+from warden.cli.main import cli, console
+from warden.cli.policy import outcome_text
+from warden.cli.render import compact, echo_json, json_option, moment
+from warden.errors import RunError
+from warden.runs import ActionState, ActionView, RunStatus, RunView
+
+_RUN_STYLE = {
+    RunStatus.RUNNING: "cyan",
+    RunStatus.WAITING: "yellow",
+    RunStatus.SUCCEEDED: "green",
+    RunStatus.FAILED: "red",
+    RunStatus.ESCALATED: "magenta",
+    RunStatus.KILLED: "bold red",
+}
+_STATE_STYLE = {
+    ActionState.SUCCEEDED: "green",
+    ActionState.FAILED: "red",
+    ActionState.OUTCOME_UNKNOWN: "bold magenta",
+    ActionState.REJECTED: "red",
+    ActionState.AWAITING_APPROVAL: "yellow",
+    ActionState.EXECUTING: "cyan",
+}
+
+
+def run_dict(run: RunView) -> dict[str, Any]:
+    """A run as `--json` prints it (without its actions)."""
+    return {
+        "id": run.id,
+        "agent": run.agent,
+        "status": run.status.value,
+        "policy_revision": run.policy_revision,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "started_by": run.started_by,
+        "outcome": run.outcome,
+        "reason": run.reason,
+        "calls": run.calls,
+        "usd": run.usd,
+        "tokens": run.tokens,
+    }
+
+
+def action_dict(action: ActionView) -> dict[str, Any]:
+    """An action as `warden runs show --json` prints it."""
+    return {
+        "id": action.id,
+        "step": action.step,
+        "tool": action.tool,
+        "state": action.state.value,
+        "outcome": action.outcome,
+        "code": action.code,
+        "reasons": list(action.reasons),
+        "args": dict(action.args),
+        "idempotency_key": action.idempotency_key,
+        "approval_id": action.approval_id,
+        "decided_at": action.decided_at,
+        "finished_at": action.finished_at,
+        "attempts": action.attempts,
+        "result": action.result,
+        "error": dict(action.error) if action.error is not None else None,
+    }
+
+
+def _status(status: RunStatus) -> str:
+    return f"[{_RUN_STYLE[status]}]{status.value}[/]"
+
+
+def _state(state: ActionState) -> str:
+    style = _STATE_STYLE.get(state)
+    return f"[{style}]{state.value}[/]" if style else state.value
+
+
+@cli.group()
+def runs() -> None:
+    """Inspect runs and the timeline of their actions."""
+
+
+@runs.command("list")
+@store_options
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in RunStatus]),
+    default=None,
+    help="Only runs in this status.",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most N runs."
+)
+@json_option
+def list_runs(
+    project: Path, db: Path | None, status: str | None, limit: int, as_json: bool
+) -> None:
+    """List runs, newest first."""
+    with open_workspace(project, db).open() as store:
+        found = store.runs(limit=limit, status=RunStatus(status) if status else None)
+    if as_json:
+        echo_json([run_dict(r) for r in found])
+        return
+    out = console()
+    if not found:
+        out.print("no runs" + (f" with status {status}" if status else ""))
+        return
+    table = Table(box=None, pad_edge=False)
+    table.add_column("run", no_wrap=True, min_width=max(len(r.id) for r in found))
+    for col in ("agent", "status", "started", "calls", "cost"):
+        right = col in ("calls", "cost")
+        table.add_column(col, overflow="fold", justify="right" if right else "left")
+    table.add_column("reason", overflow="fold")
+    for r in found:
+        table.add_row(
+            escape(r.id),
+            escape(r.agent),
+            _status(r.status),
+            moment(r.started_at),
+            str(r.calls),
+            f"${r.usd:.4f}",
+            escape(r.reason or "-"),
+        )
+    out.print(table)
+
+
+def _decision(action: ActionView) -> str:
+    text = outcome_text(action.outcome)
+    return f"{text} {action.code}" if action.code else text
+
+
+def _result(action: ActionView) -> str:
+    if action.error is not None:
+        code = action.error.get("code") or "error"
+        return f"[red]{escape(str(code))}[/] {escape(str(action.error.get('message') or ''))}"
+    if action.result is not None:
+        return escape(compact(action.result, width=100))
+    return "-"
+
+
+def _time_of_day(ts: float, day_of: float) -> str:
+    """``09:00:00.123``, with the date in front when it is not `day_of`'s date."""
+    when = datetime.fromtimestamp(ts, tz=UTC)
+    text = when.strftime("%H:%M:%S.%f")[:-3]
+    if when.date() != datetime.fromtimestamp(day_of, tz=UTC).date():
+        text = when.strftime("%Y-%m-%d ") + text
+    return text
+
+
+def _print_action(out: Console, a: ActionView, day_of: float) -> None:
+    """One action of the timeline: a headline, then its reason, approval and result."""
+    at = _time_of_day(a.decided_at, day_of)
+    step = f" [dim]step {a.step}[/]" if a.step is not None else ""
+    out.print(
+        f"  {at}  [bold]{escape(a.tool)}[/]  {_state(a.state)}  {_decision(a)}{step}",
+        markup=True,
+    )
+    indent = " " * (len(at) + 4)
+    if a.reasons:
+        out.print(f"{indent}{escape(a.reasons[0])}", markup=True)
+    if a.approval_id:
+        out.print(f"{indent}approval {escape(a.approval_id)}", markup=True)
+    if a.error is not None or a.result is not None:
+        out.print(f"{indent}→ {_result(a)}", markup=True)
+
+
+@runs.command("show")
+@store_options
+@click.argument("run_id")
+@json_option
+def show_run(project: Path, db: Path | None, run_id: str, as_json: bool) -> None:
+    """Show a run and the timeline of its actions: when, which tool, its state, the
+    decision and its first reason, the approval, and the result or error."""
+    ws = open_workspace(project, db)
+    with ws.open() as store:
+        run = store.run(run_id)
+    if run is None:
+        raise RunError("W-RUN-001", f"no run {run_id!r} in {ws.database.path}")
+    if as_json:
+        echo_json({**run_dict(run), "actions": [action_dict(a) for a in run.actions]})
+        return
+    out = console()
+    out.print(
+        f"[bold]run {escape(run.id)}[/] {escape(run.agent)} {_status(run.status)}", markup=True
+    )
+    ended = f", ended {moment(run.ended_at)}" if run.ended_at is not None else ""
+    by = f" for {escape(run.started_by)}" if run.started_by else ""
+    out.print(f"  started {moment(run.started_at)}{by}{ended}", markup=True)
+    calls = f"{run.calls} call{'s' if run.calls != 1 else ''}"
+    out.print(f"  {calls}, ${run.usd:.4f}, {run.tokens} tokens", markup=True)
+    if run.reason or run.outcome:
+        out.print(f"  {escape(run.outcome or run.status.value)}: {escape(run.reason or '-')}")
+    out.print(f"  [dim]policy {escape(run.policy_revision)}[/]", markup=True)
+    if not run.actions:
+        out.print("no actions")
+        return
+    out.print("timeline", markup=True)
+    for a in run.actions:
+        _print_action(out, a, run.started_at)
