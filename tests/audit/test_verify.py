@@ -243,3 +243,15 @@ def test_error_names_the_record_and_the_fix() -> None:
     assert "fix:" in text
     assert json.loads(rows[1][3])["seq"] == 2
     assert canonical_json(json.loads(rows[1][3])) == rows[1][3]
+
+
+@pytest.mark.parametrize("column", [0, 2, 3, 4], ids=["seq", "stream_seq", "body", "hash"])
+def test_a_column_of_the_wrong_type_is_named_not_a_crash(column: int) -> None:
+    rows = build([("agent:a", {"n": i}) for i in range(4)])
+    bad = list(rows[2])
+    bad[column] = bad[column].hex() if isinstance(bad[column], bytes) else str(bad[column])
+    rows[2] = tuple(bad)  # type: ignore[assignment]  # as a store returns a text column
+    with pytest.raises(AuditError) as err:
+        verify_rows(rows)
+    assert err.value.code == "W-AUD-001"
+    assert err.value.message.startswith("record 3 (agent:a #3)")

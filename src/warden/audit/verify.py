@@ -92,24 +92,37 @@ def verify_rows(
     suffix = _SUFFIX
     get = state.get
     expected = first_seq
-    for seq, stream, stream_seq, body, digest in rows:
-        st = get(stream)
-        if st is None:
-            st = state[stream] = [0, genesis(stream), 0, _jstr(stream)]
-        if (
-            seq != expected
-            or stream_seq != st[0] + 1
-            or sha256(st[1] + body).digest() != digest
-            or not body.endswith(suffix % (seq, st[3], stream_seq))
-        ):
-            raise _diagnose((seq, stream, stream_seq, body, digest), expected, st[0], st[1])
-        st[0] = stream_seq
-        st[1] = digest
-        st[2] = seq
-        expected = seq + 1
-        if seq == next_mark:
-            _check_mark(marks[seq], (seq, stream, stream_seq, body, digest), checkpoint)
-            next_mark = mark_seqs.pop() if mark_seqs else _NOWHERE
+    seq: Any = None
+    stream: Any = None
+    stream_seq: Any = None
+    try:  # costs nothing on the good path; a row of the wrong types lands below
+        for seq, stream, stream_seq, body, digest in rows:
+            st = get(stream)
+            if st is None:
+                st = state[stream] = [0, genesis(stream), 0, _jstr(stream)]
+            if (
+                seq != expected
+                or stream_seq != st[0] + 1
+                or sha256(st[1] + body).digest() != digest
+                or not body.endswith(suffix % (seq, st[3], stream_seq))
+            ):
+                raise _diagnose((seq, stream, stream_seq, body, digest), expected, st[0], st[1])
+            st[0] = stream_seq
+            st[1] = digest
+            st[2] = seq
+            expected = seq + 1
+            if seq == next_mark:
+                _check_mark(marks[seq], (seq, stream, stream_seq, body, digest), checkpoint)
+                next_mark = mark_seqs.pop() if mark_seqs else _NOWHERE
+    except (TypeError, AttributeError, ValueError):
+        # a store keeps whatever type is written into a column: a body edited into text
+        raise AuditError(
+            "W-AUD-001",
+            f"record {seq} ({stream} #{stream_seq}): its columns do not hold the types "
+            "Warden writes (integer numbers, a text stream, a byte body and hash)",
+            seq=seq if type(seq) is int else None,
+            stream=stream if type(stream) is str else None,
+        ) from None
 
     last_seq = expected - 1
     if checkpoint is not None and (next_mark != _NOWHERE or checkpoint.last_seq > last_seq):

@@ -28,7 +28,7 @@ from warden.cli.policy import outcome_text
 from warden.clock import CountingIds, FixedClock
 from warden.decision import Decision
 from warden.gate import Gate, ToolCall
-from warden.project import load_project
+from warden.project import Project, load_project
 from warden.runs import Execution
 from warden.store.sqlite import SQLiteStore
 
@@ -244,11 +244,15 @@ SCENARIOS: tuple[Scenario, ...] = (
 
 
 def run_scenarios(
-    project_path: Path | None = None, *, store: SQLiteStore | None = None
+    project_path: Path | None = None,
+    *,
+    store: SQLiteStore | None = None,
+    project: Project | None = None,
 ) -> list[tuple[Scenario, Decision, Execution]]:
     """Execute every scenario on one gate (fixed clock) over `store` (a temporary SQLite
     store by default); returns each shown call's decision and execution."""
-    project = load_project(project_path or example_project())
+    if project is None:
+        project = load_project(project_path or example_project())
     own = store is None
     db = store if store is not None else SQLiteStore.temporary()
     try:
@@ -303,7 +307,8 @@ def demo(project: Path | None, db: Path | None) -> None:
         raise click.UsageError(f"{db} exists; the demo starts from an empty database")
     store = SQLiteStore(db) if db is not None else SQLiteStore.temporary()
     try:
-        results = run_scenarios(path, store=store)
+        loaded = load_project(path)
+        results = run_scenarios(store=store, project=loaded)
         out = console()
         out.print(
             f"[bold]Warden demo[/]: the seeds' refund examples through the gate ({path})\n",
@@ -342,7 +347,7 @@ def demo(project: Path | None, db: Path | None) -> None:
             markup=True,
         )
         out.print(f"[dim]policy revision {results[0][1].policy_revision}[/]", markup=True)
-        _durable_part(out, path, store, results)
+        _durable_part(out, loaded, store, results)
         shown = path if project else _relative(path)
         exe = _command_name()
         out.print("\nNext, try:", markup=True)
@@ -366,7 +371,10 @@ def demo(project: Path | None, db: Path | None) -> None:
 
 
 def _durable_part(
-    out: Any, path: Path, store: SQLiteStore, results: list[tuple[Scenario, Decision, Execution]]
+    out: Any,
+    project: Project,
+    store: SQLiteStore,
+    results: list[tuple[Scenario, Decision, Execution]],
 ) -> None:
     """Approve a waiting refund, run it once, replay a retry, then verify and tamper."""
     import sqlite3
@@ -377,7 +385,6 @@ def _durable_part(
     from warden.errors import AuditError
     from warden.execution import Approvals
 
-    project = load_project(path)
     gate = project.gate(store=store, clock=FixedClock(), ids=CountingIds())
     out.print("\n[bold]Durable execution[/] (SQLite, synchronous=FULL)", markup=True)
     waiting = next(

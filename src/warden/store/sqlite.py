@@ -249,7 +249,9 @@ class SQLiteStore(MemoryStore):
         if self._chain_mark is not None:
             self._chain.restore(self._chain_mark)
 
-    def _prepare(self, data: Mapping[str, Any], fields: frozenset[str]) -> tuple[bytes, list[Any]]:
+    def _prepare(
+        self, data: Mapping[str, Any], fields: frozenset[str] = frozenset()
+    ) -> tuple[bytes, list[Any]]:
         """Redact, then encode: runs in the caller's thread, outside the writer."""
         clean, removed = self._redactor.redact(data, fields)
         return canonical_json(clean), removed
@@ -312,7 +314,7 @@ class SQLiteStore(MemoryStore):
 
     def append_batch(self, records: Sequence[tuple[str, str, float, Mapping[str, Any]]]) -> None:
         """Append many audit records in one transaction (imports and benchmarks)."""
-        prepared = [(s, k, at, self._prepare(d, frozenset())) for s, k, at, d in records]
+        prepared = [(s, k, at, self._prepare(d)) for s, k, at, d in records]
 
         def op(conn: sqlite3.Connection) -> None:
             for stream, kind, at, p in prepared:
@@ -344,9 +346,7 @@ class SQLiteStore(MemoryStore):
 
     def set_kill(self, scope: str, *, engaged: bool, by: str, reason: str, at: float) -> None:
         parse_scope(scope)
-        prepared = self._prepare(
-            {"scope": scope, "engaged": engaged, "by": by, "reason": reason}, frozenset()
-        )
+        prepared = self._prepare({"scope": scope, "engaged": engaged, "by": by, "reason": reason})
 
         def op(conn: sqlite3.Connection) -> None:
             if engaged:
@@ -513,8 +513,7 @@ class SQLiteStore(MemoryStore):
                     "count": approval.count,
                     "requested_by": list(approval.requested_by),
                     "expires_at": approval.expires_at,
-                },
-                frozenset(),
+                }
             )
             if approval is not None
             else None
@@ -673,7 +672,7 @@ class SQLiteStore(MemoryStore):
     def start_approved(self, approval_id: str, action_id: str, *, owner: str, at: float) -> None:
         found = self.action(action_id)
         agent = found.agent if found is not None else ""
-        prepared = self._prepare({"approval_id": approval_id, "action_id": action_id}, frozenset())
+        prepared = self._prepare({"approval_id": approval_id, "action_id": action_id})
 
         def op(conn: sqlite3.Connection) -> None:
             cur = conn.execute(
@@ -793,13 +792,12 @@ class SQLiteStore(MemoryStore):
                 "reason": verdict.reason,
                 "status": status.value,
             }
-            clean, removed = self._redactor.redact(data, frozenset())
             self._append(
                 conn,
                 agent_stream(request.agent),
                 "approval.verdict",
                 verdict.at,
-                (canonical_json(clean), removed),
+                self._prepare(data),
             )
             updated = self._approval(conn, approval_id)
             assert updated is not None
@@ -822,15 +820,12 @@ class SQLiteStore(MemoryStore):
                     "WHERE id = ? AND state = 'awaiting_approval'",
                     (now, action_id),
                 )
-                clean, removed = self._redactor.redact(
-                    {"approval_id": approval_id, "action_id": action_id}, frozenset()
-                )
                 self._append(
                     conn,
                     agent_stream(agent),
                     "approval.expired",
                     now,
-                    (canonical_json(clean), removed),
+                    self._prepare({"approval_id": approval_id, "action_id": action_id}),
                 )
             return len(rows)
 
@@ -873,8 +868,7 @@ class SQLiteStore(MemoryStore):
         if not found:
             return
         prepared = self._prepare(
-            {"run_id": run_id, "status": status.value, "outcome": outcome, "reason": reason},
-            frozenset(),
+            {"run_id": run_id, "status": status.value, "outcome": outcome, "reason": reason}
         )
 
         def op(conn: sqlite3.Connection) -> None:
