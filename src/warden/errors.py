@@ -17,7 +17,8 @@ faults, and every one of them carries a code too::
     ├── ApprovalError                W-APR-*  an approval that does not let the action run
     ├── ExecutionError               W-EXE-*  an action that cannot execute
     ├── AuditError                   W-AUD-*  the audit log or a checkpoint does not verify
-    └── RunError                     W-RUN-*  an unknown run
+    ├── RunError                     W-RUN-*  an unknown run, or one that cannot resume
+    └── ModelError                   W-MDL-*  a model call failed after retries
 
 Every code has a docs page (``docs/errors/<CODE>.md``) generated from `CODES`, which says
 what happened, why, and how to fix it. A test keeps the two in step.
@@ -37,6 +38,7 @@ __all__ = [
     "GateError",
     "IdempotencyError",
     "ManifestError",
+    "ModelError",
     "PolicyError",
     "PolicyTestError",
     "ProjectError",
@@ -489,6 +491,70 @@ CODES: dict[str, CodeInfo] = {
         "No run with this id is recorded in the store.",
         "List the runs with `warden runs list`.",
     ),
+    "W-RUN-002": _e(
+        "Run cannot resume",
+        "Only a run that waits for an approval, or was interrupted while running, can be "
+        "resumed; this one has ended, or its approval is still pending or was denied.",
+        "See the run's state with `warden runs show RUN`; pending approvals are listed by "
+        "`warden approvals list`.",
+    ),
+    "W-RUN-003": _d(
+        "Turn limit reached",
+        "The model took more turns than the runner's `max_turns` allows without finishing "
+        "the task. The run stops and escalates.",
+        "Read the escalation packet (`warden runs escalation RUN`): the agent is likely stuck; "
+        "raise `max_turns` only if the task really needs more steps.",
+    ),
+    "W-RUN-004": _o(
+        "Model unavailable; run escalated",
+        "Every model on the run's route failed (after retries) for one step, so the run "
+        "stopped and escalated instead of guessing.",
+        "Check the provider's status and the error in the escalation packet, then resume "
+        "the run with `warden runs resume RUN`.",
+    ),
+    "W-RUN-005": _e(
+        "Run state unreadable",
+        "The runner's saved conversation for this run is missing or in an unknown format, "
+        "so it cannot be resumed safely.",
+        "Start the task again as a new run; completed actions keep their results under "
+        "their idempotency keys.",
+    ),
+    "W-MDL-001": _e(
+        "Model server failing",
+        "The model's server could not be reached or kept answering with server errors "
+        "(5xx) after the adapter's retries with backoff.",
+        "Check the base URL and the provider's status page; raise `max_retries` for a flaky proxy.",
+    ),
+    "W-MDL-002": _e(
+        "Model rate limited",
+        "The provider answered HTTP 429 on every attempt, Retry-After honoured.",
+        "Lower the request rate or ask the provider for a higher limit; a route can fall "
+        "back to another model.",
+    ),
+    "W-MDL-003": _e(
+        "Model call timed out",
+        "The model did not answer within the adapter's `timeout_s` on any attempt.",
+        "Raise `timeout_s`, shorten the context, or route the step to a faster model.",
+    ),
+    "W-MDL-004": _e(
+        "Model request refused",
+        "The provider refused the request (HTTP 4xx other than 429): a bad API key, an "
+        "unknown model, or a request it cannot read. Retrying would not help.",
+        "Check the API key, the model name and the base URL; the message holds the "
+        "provider's own words.",
+    ),
+    "W-MDL-005": _e(
+        "Model answer unreadable",
+        "The provider's answer did not follow its protocol (missing fields, an unknown "
+        "content type), so no turn could be read from it.",
+        "Check that the base URL points at a server speaking this adapter's protocol.",
+    ),
+    "W-MDL-006": _e(
+        "Bad model script",
+        "A scripted model's YAML file is malformed, or a task has no script.",
+        "Fix the file at the line shown; every task the runner gets needs a script entry "
+        "(or a `default:` script).",
+    ),
 }
 
 
@@ -609,4 +675,17 @@ class AuditError(WardenError):
 
 
 class RunError(WardenError):
-    """A run that is not recorded."""
+    """A run that is not recorded, or cannot resume."""
+
+
+class ModelError(WardenError):
+    """A model call that failed after the adapter's retries."""
+
+    retryable: bool
+    """True when a later attempt could succeed (rate limits, timeouts, server errors)."""
+
+    def __init__(
+        self, code: str, message: str, *, retryable: bool = False, hint: str | None = None
+    ) -> None:
+        self.retryable = retryable
+        super().__init__(code, message, hint=hint)

@@ -51,7 +51,7 @@ from warden.tools.spec import Tool, ToolContext
 if TYPE_CHECKING:
     from warden.gate import Gate, ToolCall
 
-__all__ = ["Approvals", "Executor", "derive_key", "request_hash"]
+__all__ = ["Approvals", "Executor", "ResultCache", "derive_key", "request_hash"]
 
 
 def request_hash(tool: str, args: Mapping[str, Any]) -> str:
@@ -86,6 +86,37 @@ class _Timeout(Exception):
     pass
 
 
+class ResultCache:
+    """Results of read tools with a ``cache_ttl_s``, reused for the same arguments.
+
+    A hit still goes through the gate and is recorded as an action (``how: cache``); only
+    the backend call is saved. Per process, in memory, bounded."""
+
+    def __init__(self, *, max_entries: int = 10_000) -> None:
+        self._entries: dict[tuple[str, str], tuple[float, Any, str, float]] = {}
+        self._lock = threading.Lock()
+        self._max = max_entries
+
+    def get(self, tool: str, rhash: str, now: float) -> tuple[Any, str, float] | None:
+        """(result, the action it came from, the milliseconds the call took), or None."""
+        with self._lock:
+            entry = self._entries.get((tool, rhash))
+            if entry is None:
+                return None
+            if now >= entry[0]:
+                del self._entries[(tool, rhash)]
+                return None
+            return entry[1], entry[2], entry[3]
+
+    def put(
+        self, tool: str, rhash: str, result: Any, *, action_id: str, ms: float, expires_at: float
+    ) -> None:
+        with self._lock:
+            if len(self._entries) >= self._max:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[(tool, rhash)] = (expires_at, result, action_id, ms)
+
+
 class Executor:
     """Runs a gate's allowed calls exactly once, recording every step in `store`."""
 
@@ -105,6 +136,7 @@ class Executor:
         self._inflight: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=tool_threads, thread_name_prefix="warden-tool")
+        self.results = ResultCache()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -292,7 +324,10 @@ class Executor:
         started = time.perf_counter()
         attempts, result, error = 0, None, None
         state = ActionState.SUCCEEDED
-        while True:
+        cacheable = tool.cache_ttl_s is not None and not tool.risk.writes
+        rhash = request_hash(tool.name, args) if cacheable else ""
+        hit = self.results.get(tool.name, rhash, self.gate.clock.timestamp()) if cacheable else None
+        while hit is None:
             attempts += 1
             try:
                 result = _jsonable(self._invoke(tool, args, ctx, action_id))
@@ -311,6 +346,19 @@ class Executor:
                 break
         duration_ms = (time.perf_counter() - started) * 1000.0
         ok = state is ActionState.SUCCEEDED
+        if hit is not None:
+            result, cached_from, saved_ms = hit
+        else:
+            cached_from, saved_ms = None, 0.0
+            if cacheable and ok and tool.cache_ttl_s is not None:
+                self.results.put(
+                    tool.name,
+                    rhash,
+                    result,
+                    action_id=action_id,
+                    ms=duration_ms,
+                    expires_at=self.gate.clock.timestamp() + tool.cache_ttl_s,
+                )
         if decision is not None:
             self.gate.settle(decision, ok=ok, usd=decision_usd(decision))
         else:  # an approved action: count it, and feed the breaker
@@ -338,6 +386,7 @@ class Executor:
                 ),
                 run_status=RunStatus.ESCALATED if unknown else None,
                 run_reason=error["message"] if unknown and error else None,
+                how="cache" if hit is not None else "executed",
             )
         )
         return Execution(
@@ -352,6 +401,9 @@ class Executor:
             idempotency_key=key,
             approval_id=approval_id,
             attempts=attempts,
+            duration_ms=duration_ms,
+            cached_from=cached_from,
+            saved_ms=saved_ms,
         )
 
     def _invoke(self, tool: Tool, args: Mapping[str, Any], ctx: ToolContext, action_id: str) -> Any:

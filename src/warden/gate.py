@@ -43,6 +43,7 @@ from warden.killswitch import parse_scope
 from warden.manifest import AgentManifest
 from warden.modes import Mode
 from warden.policy.evaluate import AgentView, NowView, PlanTable, PolicySet
+from warden.provenance import Content, tainted
 from warden.runs import Execution, RunStatus
 from warden.store.memory import MemoryStore
 from warden.store.protocol import DurableStore, StateStore
@@ -82,6 +83,9 @@ class ToolCall:
     """The caller's own key; by default one is derived from run, step, tool and arguments."""
     on_behalf_of: str | None = None
     """The person the run acts for; they may not approve its actions."""
+    content: tuple[Content, ...] = ()
+    """The labelled context the call was proposed in (the runner fills it): a context
+    holding untrusted content makes ``run.tainted`` true for policies."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -263,10 +267,10 @@ class Gate:
                     ledger.usd - call.estimated_usd,
                     ledger.tokens - call.estimated_tokens,
                     now - ledger.started_at,
-                    False,
+                    tainted(call.content),
                 )
                 if ledger is not None
-                else (call.run_id, 0, 0.0, 0, 0.0, False)
+                else (call.run_id, 0, 0.0, 0, 0.0, tainted(call.content))
             )
         facts = FactView(self.facts, call, args, store, call.facts) if plan.uses_facts else _EMPTY
         history = (

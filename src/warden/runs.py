@@ -94,7 +94,13 @@ class Execution:
     replayed: bool = False
     """True when this is the stored result of an earlier call with the same key."""
     attempts: int = 0
-    """How many times the tool was called (1 + retries used)."""
+    """How many times the tool was called (1 + retries used); 0 for a cached result."""
+    duration_ms: float = 0.0
+    """How long executing took, retries included."""
+    cached_from: str | None = None
+    """For a read tool's cached result: the action whose result was reused."""
+    saved_ms: float = 0.0
+    """For a cached result: how long the original call took (the time saved)."""
 
     @property
     def ok(self) -> bool:
@@ -122,6 +128,9 @@ class Execution:
             "approval_id": self.approval_id,
             "replayed": self.replayed,
             "attempts": self.attempts,
+            "duration_ms": self.duration_ms,
+            "cached_from": self.cached_from,
+            "saved_ms": self.saved_ms,
         }
 
 

@@ -105,6 +105,13 @@ class MemoryStore:
     def ledger(self, run_id: str) -> Ledger | None:
         return self._ledgers.get(run_id)
 
+    def credit_wait(self, run_id: str, seconds: float) -> None:
+        """Leave `seconds` spent waiting for people out of the run's wall time."""
+        with self._budget_lock:
+            ledger = self._ledgers.get(run_id)
+            if ledger is not None:
+                ledger.started_at += max(0.0, seconds)
+
     # loops -----------------------------------------------------------------------------
     def note_call(self, run_id: str, fingerprint: str) -> int:
         with self._loop_lock:

@@ -132,6 +132,20 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX audit_vault_at ON audit_vault (at);
         """,
     ),
+    (
+        2,
+        "the runner's saved conversations and escalation packets; time runs spent waiting",
+        """
+        ALTER TABLE runs ADD COLUMN waited_s REAL NOT NULL DEFAULT 0;
+
+        CREATE TABLE run_states (
+            run_id     TEXT PRIMARY KEY,
+            state      TEXT NOT NULL,
+            escalation TEXT,
+            updated_at REAL NOT NULL
+        );
+        """,
+    ),
 )
 
 

@@ -150,6 +150,21 @@ class ActionOutcome:
     """The state the action must still be in; otherwise nothing is written."""
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunStart:
+    """Who a run is, for the first save of the runner's state (later saves repeat it)."""
+
+    run_id: str
+    agent: str
+    policy_revision: str
+    started_at: float
+    started_by: str | None = None
+    status: RunStatus | None = None
+    """running or waiting, to (re)open the run; None leaves its status alone."""
+    escalation: Mapping[str, Any] | None = None
+    """The escalation packet, when the run stopped or waits for a person."""
+
+
 class DurableStore(StateStore, Protocol):
     """A state store that also keeps runs, actions, approvals and the audit log durably.
 
@@ -209,6 +224,19 @@ class DurableStore(StateStore, Protocol):
     def end_run(
         self, run_id: str, status: RunStatus, *, at: float, outcome: str | None, reason: str | None
     ) -> None: ...
+
+    def save_run_state(self, start: RunStart, state: Mapping[str, Any], *, at: float) -> None:
+        """Save the runner's state of a run (its conversation, timeline, escalation packet)
+        and the run's budget figures, creating the run if it is new; waits for the commit."""
+        ...
+
+    def run_state(self, run_id: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+        """The runner's saved state of a run and its escalation packet, or None."""
+        ...
+
+    def credit_wait(self, run_id: str, seconds: float) -> None:
+        """Leave `seconds` the run spent waiting for people out of its wall time."""
+        ...
 
     def audit(
         self,

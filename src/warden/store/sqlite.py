@@ -39,7 +39,7 @@ from warden.owner import new_owner
 from warden.runs import ActionState, ActionView, RunStatus, RunView
 from warden.store.memory import MemoryStore
 from warden.store.migrations import migrate
-from warden.store.protocol import ActionOutcome, NewAction
+from warden.store.protocol import ActionOutcome, NewAction, RunStart
 from warden.store.writer import Writer
 
 __all__ = ["DEFAULT_PATH", "SQLiteStore", "agent_stream"]
@@ -371,7 +371,9 @@ class SQLiteStore(MemoryStore):
     def _load_ledger(self, run_id: str) -> None:
         if run_id in self._loaded_ledgers:
             return
-        rows = self._rows("SELECT started_at, calls, usd, tokens FROM runs WHERE id = ?", (run_id,))
+        rows = self._rows(
+            "SELECT started_at + waited_s, calls, usd, tokens FROM runs WHERE id = ?", (run_id,)
+        )
         with self._budget_lock:
             if rows and run_id not in self._ledgers:
                 started, calls, usd, tokens = rows[0]
@@ -403,6 +405,66 @@ class SQLiteStore(MemoryStore):
     def forget_run(self, run_id: str) -> None:
         super().forget_run(run_id)
         self._loaded_ledgers.discard(run_id)
+
+    def credit_wait(self, run_id: str, seconds: float) -> None:
+        if run_id not in self._loaded_ledgers:
+            self._load_ledger(run_id)
+        super().credit_wait(run_id, seconds)
+        self._writer.submit(
+            lambda conn: conn.execute(
+                "UPDATE runs SET waited_s = waited_s + ? WHERE id = ?", (seconds, run_id)
+            )
+        )
+
+    # --- the runner's saved state ------------------------------------------------------------
+
+    def save_run_state(self, start: RunStart, state: Mapping[str, Any], *, at: float) -> None:
+        ledger = self.ledger(start.run_id)
+        figures = (
+            (ledger.committed_calls, ledger.committed_usd, ledger.committed_tokens)
+            if ledger is not None
+            else (0, 0.0, 0)
+        )
+        body = _json(dict(state))
+        escalation = _json(dict(start.escalation)) if start.escalation is not None else None
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR IGNORE INTO runs (id, agent, status, policy_revision, started_at, "
+                "started_by) VALUES (?, ?, 'running', ?, ?, ?)",
+                (
+                    start.run_id,
+                    start.agent,
+                    start.policy_revision,
+                    start.started_at,
+                    start.started_by,
+                ),
+            )
+            conn.execute(
+                "UPDATE runs SET calls = max(calls, ?), usd = max(usd, ?), "
+                "tokens = max(tokens, ?) WHERE id = ?",
+                (*figures, start.run_id),
+            )
+            if start.status is not None:  # running or waiting: the run is open (again)
+                conn.execute(
+                    "UPDATE runs SET status = ?, ended_at = NULL WHERE id = ?",
+                    (start.status.value, start.run_id),
+                )
+            conn.execute(
+                "INSERT INTO run_states (run_id, state, escalation, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET state = excluded.state, "
+                "escalation = excluded.escalation, updated_at = excluded.updated_at",
+                (start.run_id, body, escalation, at),
+            )
+
+        self._writer.submit(op)
+        self._known_runs.add(start.run_id)
+
+    def run_state(self, run_id: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+        rows = self._rows("SELECT state, escalation FROM run_states WHERE run_id = ?", (run_id,))
+        if not rows:
+            return None
+        return json.loads(rows[0][0]), _loads(rows[0][1])
 
     # --- breakers: state written behind every change -----------------------------------
 
@@ -867,6 +929,12 @@ class SQLiteStore(MemoryStore):
         found = self._rows("SELECT agent FROM runs WHERE id = ?", (run_id,))
         if not found:
             return
+        ledger = self.ledger(run_id)
+        figures = (
+            (ledger.committed_calls, ledger.committed_usd, ledger.committed_tokens)
+            if ledger is not None
+            else (0, 0.0, 0)
+        )
         prepared = self._prepare(
             {"run_id": run_id, "status": status.value, "outcome": outcome, "reason": reason}
         )
@@ -874,8 +942,9 @@ class SQLiteStore(MemoryStore):
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, outcome = ?, "
-                "reason = coalesce(?, reason) WHERE id = ?",
-                (status.value, at, outcome, reason, run_id),
+                "reason = coalesce(?, reason), calls = max(calls, ?), usd = max(usd, ?), "
+                "tokens = max(tokens, ?) WHERE id = ?",
+                (status.value, at, outcome, reason, *figures, run_id),
             )
             self._append(conn, agent_stream(found[0][0]), "run.end", at, prepared)
 

@@ -132,6 +132,20 @@ class Tool:
         """Call a hook (reconcile, compensate) the same way: model, then context, then more."""
         return hook(self.model.model_validate(args), context, *more)
 
+    def plan(self, args: Mapping[str, Any], context: ToolContext) -> Any:
+        """Run the ``dry_run`` hook (None when there is none): what the call would change.
+
+        The hook gets the argument model, and the context too if it takes two parameters."""
+        hook = self.dry_run_fn
+        if hook is None:
+            return None
+        model = self.model.model_validate(args)
+        try:
+            takes_context = len(inspect.signature(hook).parameters) >= 2
+        except (TypeError, ValueError):
+            takes_context = False
+        return hook(model, context) if takes_context else hook(model)
+
     # hooks can be given to @warden.tool or attached afterwards with these decorators
     def dry_run(self, fn: Hook) -> Hook:
         """Attach the dry-run hook: same arguments, returns the planned change (a diff)."""
