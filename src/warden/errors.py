@@ -122,6 +122,14 @@ CODES: dict[str, CodeInfo] = {
         "Two modules listed in warden.yaml declare fact providers with the same name.",
         'Rename one of them: @warden.fact("other_name").',
     ),
+    "W-PRJ-005": _e(
+        "Runner not configured",
+        "The command runs or resumes agents, and warden.yaml's `runner:` section is missing "
+        "or names a model Warden cannot build (an unknown provider, a missing name, script "
+        "or API-key variable).",
+        "Add `runner: {models: [{provider: openai, name: gpt-4o-mini, api_key_env: "
+        "OPENAI_API_KEY}]}` or a scripted model; see docs/how-to/run-agents.md.",
+    ),
     "W-MAN-001": _e(
         "Mode and autonomy disagree",
         "A manifest sets both `mode` and `autonomy`, and the level maps to another mode.",

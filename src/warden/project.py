@@ -46,7 +46,14 @@ from warden.tools.registry import ToolRegistry
 from warden.tools.spec import Tool
 from warden.yamlsource import YamlDoc, config_error_from_validation, load_yaml
 
-__all__ = ["PROJECT_FILE", "Project", "find_project_file", "load_project"]
+__all__ = [
+    "PROJECT_FILE",
+    "ModelSettings",
+    "Project",
+    "RunnerSettings",
+    "find_project_file",
+    "load_project",
+]
 
 PROJECT_FILE = "warden.yaml"
 DEFAULT_STORE = ".warden/warden.db"
@@ -62,6 +69,40 @@ class _IdempotencySettings(BaseModel):
     retention: str | float = "24h"
 
 
+class ModelSettings(BaseModel):
+    """One model of the runner's route (``runner.models:`` in warden.yaml)."""
+
+    model_config = ConfigDict(extra="forbid")
+    provider: str = Field(min_length=1)
+    """``openai`` (also any OpenAI-compatible server), ``azure``, ``anthropic`` or ``scripted``."""
+    name: str = ""
+    """The model id (``gpt-4o-mini``); for Azure, the deployment."""
+    base_url: str | None = None
+    api_key_env: str | None = None
+    """The environment variable holding the API key (never the key itself)."""
+    script: str | None = None
+    """For ``scripted``: the YAML file of turns, relative to the project folder."""
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=3, ge=0)
+    api_version: str | None = None
+    """For ``azure``."""
+
+
+class RunnerSettings(BaseModel):
+    """``runner:`` in warden.yaml: the model route and the runner's own limits."""
+
+    model_config = ConfigDict(extra="forbid")
+    models: list[ModelSettings] = Field(min_length=1)
+    """Cheapest first; later models are asked when an earlier one fails or doubts."""
+    min_confidence: dict[str, float] = {}
+    """Risk tier → the confidence a cheaper model's turn needs to be kept."""
+    max_turns: int = Field(default=20, ge=1)
+    response_cache: str | float | None = None
+    """How long identical model requests are answered from memory (a duration)."""
+    system: str | None = None
+    """The system prompt (``{agent}`` is replaced by the agent's name)."""
+
+
 class _ProjectSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     project: str = Field(default="warden-project", min_length=1)
@@ -73,6 +114,7 @@ class _ProjectSpec(BaseModel):
     roles: dict[str, list[str]] = {}
     approvals: _ApprovalSettings = _ApprovalSettings()
     idempotency: _IdempotencySettings = _IdempotencySettings()
+    runner: RunnerSettings | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -94,6 +136,9 @@ class Project:
     """Role name -> the people who hold it (``roles:``)."""
     approval_ttl_s: float = 86_400.0
     idempotency_retention_s: float = 86_400.0
+    runner: RunnerSettings | None = None
+    """``runner:``: the model route `warden runs resume` and `warden demo` use."""
+    runner_line: int | None = None
 
     @property
     def retain_days(self) -> int | None:
@@ -227,6 +272,8 @@ def load_project(path: Path | str = ".") -> Project:
         idempotency_retention_s=_seconds(
             doc, spec.idempotency.retention, ("idempotency", "retention")
         ),
+        runner=spec.runner,
+        runner_line=doc.line_of(("runner",)),
     )
 
 

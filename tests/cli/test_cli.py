@@ -154,10 +154,10 @@ def test_tools_schema_exports_each_flavour() -> None:
         assert len(specs) == 3 and all(key in s for s in specs)
 
 
-def test_the_demo_walks_every_scenario() -> None:
-    from warden.cli.demo import SCENARIOS
+def test_the_tour_walks_every_scenario() -> None:
+    from warden.cli.tour import SCENARIOS
 
-    code, out = run("demo")
+    code, out = run("tour")
     assert code == 0, out
     assert out.count("W-") >= 10
     for expected in (
@@ -175,8 +175,8 @@ def test_the_demo_walks_every_scenario() -> None:
     assert len(SCENARIOS) >= 15
 
 
-def test_the_demo_scenarios_each_reach_their_check() -> None:
-    from warden.cli.demo import run_scenarios
+def test_the_tour_scenarios_each_reach_their_check() -> None:
+    from warden.cli.tour import run_scenarios
 
     stages = [d.stage.value for _, d, _done in run_scenarios()]
     assert set(stages) >= {

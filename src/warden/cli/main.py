@@ -85,7 +85,8 @@ def cli(debug: bool) -> None:
 
     \b
     Start here:
-      warden demo                       the seed's refund examples through the gate
+      warden demo                       a support desk's ticket queue, governed end to end
+      warden tour                       the seed's refund examples, one decision at a time
       warden check                      validate the project in this folder
       warden policy test                run the *_test.yaml cases beside your policies
       warden policy explain --help      why one call gets the decision it gets
@@ -105,5 +106,16 @@ from warden.cli import killswitch as _killswitch  # noqa: E402
 from warden.cli import policy as _policy  # noqa: E402
 from warden.cli import runs as _runs  # noqa: E402
 from warden.cli import tools as _tools  # noqa: E402
+from warden.cli import tour as _tour  # noqa: E402
 
-__commands__ = (_approvals, _audit, _check, _demo, _killswitch, _policy, _runs, _tools)
+__commands__ = (
+    _approvals,
+    _audit,
+    _check,
+    _demo,
+    _killswitch,
+    _policy,
+    _runs,
+    _tools,
+    _tour,
+)

@@ -5,6 +5,7 @@ N assistant messages, so a resumed run replays exactly the turns it would have h
 
     model: scripted-support
     prices_as: {provider: openai, model: gpt-4o-mini}   # price usage as this model
+    latency_ms: 150                    # each turn takes this long (really: it sleeps)
     scripts:
       T-1001:
         - text: "Let me look up the customer."
@@ -26,6 +27,7 @@ so costs stay deterministic.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +79,7 @@ class _PricesAs(_Strict):
 class _File(_Strict):
     model: str = "scripted"
     prices_as: _PricesAs | None = None
+    latency_ms: float = Field(default=0.0, ge=0, le=60_000)
     scripts: dict[str, list[_Turn]]
 
 
@@ -121,6 +124,8 @@ class ScriptedModel:
 
     def _init(self, spec: _File, doc: YamlDoc) -> None:
         self._name = spec.model
+        self.latency_s = spec.latency_ms / 1000.0
+        """How long each turn takes (a real sleep, so timings stay honest)."""
         self._provider = spec.prices_as.provider if spec.prices_as else "scripted"
         self.prices_as = spec.prices_as.model if spec.prices_as else None
         """The model whose prices the usage is charged at (None: free)."""
@@ -159,6 +164,8 @@ class ScriptedModel:
                 usage=_estimate(request, "(the script has no more turns)"),
             )
         turn, calls = script[n]
+        if self.latency_s:
+            time.sleep(self.latency_s)
         if turn.error is not None:
             code, message = _FAULTS[turn.error]
             raise ModelError(code, f"{self._name}: {message}", retryable=True)

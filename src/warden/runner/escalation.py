@@ -55,6 +55,8 @@ def options_for(
     elif kind == "budget":
         out.append(
             {"do": "raise the budget, then resume", "command": f"edit {where}; {resume}"}
+            if where and not where.startswith("runner limit")
+            else {"do": "raise the runner's limit, then resume", "command": f"{where}; {resume}"}
             if where
             else {"do": "raise the budget, then resume", "command": resume}
         )
@@ -82,6 +84,13 @@ def options_for(
                 }
             )
         out.append({"do": "resume once it is settled", "command": resume})
+    elif kind == "loop" and where:
+        out.append(
+            {
+                "do": "if the repeats are legitimate, raise max_identical_calls, then resume",
+                "command": f"edit {where}; {resume}",
+            }
+        )
     elif kind in ("model", "in_progress"):
         out.append({"do": "resume when it is back", "command": resume})
     elif kind == "breaker" and where:

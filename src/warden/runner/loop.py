@@ -53,6 +53,13 @@ DEFAULT_SYSTEM = (
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
+_LIMIT_ATTRS = {
+    "max_tool_calls": "max_tool_calls",
+    "max_usd_per_task": "max_usd",
+    "max_tokens": "max_tokens",
+    "max_wall_seconds": "max_wall_seconds",
+}
+
 _BUDGET_KEYS = {
     "W-BUD-001": "max_tool_calls",
     "W-BUD-002": "max_usd_per_task",
@@ -182,6 +189,15 @@ class _State:
     wall_ms: float = 0.0
     waiting: dict[str, Any] | None = None
     answer: str | None = None
+    mark: float = 0.0
+    """perf_counter when wall time was last added up (not saved)."""
+
+    def tick(self) -> None:
+        """Add the time since the last tick to the run's wall time."""
+        now = time.perf_counter()
+        if self.mark:
+            self.wall_ms += (now - self.mark) * 1000.0
+        self.mark = now
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -263,6 +279,10 @@ class Runner:
         self._redactor = redactor if redactor is not None else Redactor()
         self._on_event = on_event
         self.store: DurableStore = gate.executor.store
+        self._specs: dict[str, tuple[ToolSpec, ...]] = {}
+        self._redact_fields = frozenset(
+            f for p in gate.policies.policies for f in p.log.redact_fields
+        )
 
     # --- public ------------------------------------------------------------------------
 
@@ -303,10 +323,11 @@ class Runner:
             if run is None:
                 raise RunError("W-RUN-001", f"no run {run_id!r}")
             raise RunError("W-RUN-005", f"run {run_id} has no saved runner state")
-        if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.KILLED):
+        if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
             raise RunError("W-RUN-002", f"run {run_id} has ended ({run.status.value})")
         st = _State.from_dict(run_id, saved[0])
         if st.waiting is not None:
+            self.store.expire_approvals(self._now())
             request = self.store.approval(str(st.waiting.get("approval_id")))
             if request is not None and request.status is ApprovalStatus.PENDING:
                 return self._result(
@@ -334,6 +355,7 @@ class Runner:
         """Resume every waiting run whose approval has been decided (what a server's
         background loop calls)."""
         done: list[RunResult] = []
+        self.store.expire_approvals(self._now())
         for run in self.store.runs(status=RunStatus.WAITING, limit=1000):
             saved = self.store.run_state(run.id)
             if saved is None or saved[0].get("waiting") is None:
@@ -347,7 +369,7 @@ class Runner:
     # --- the loop ---------------------------------------------------------------------
 
     def _drive(self, st: _State) -> RunResult:
-        began = time.perf_counter()
+        st.mark = time.perf_counter()
         try:
             while True:
                 for step, use in list(st.pending()):
@@ -366,11 +388,10 @@ class Runner:
                 )
                 if not turn.tool_calls:
                     st.answer = turn.text
-                    st.wall_ms += (time.perf_counter() - began) * 1000.0
                     return self._finish(st)
-                st.wall_ms += (time.perf_counter() - began) * 1000.0
-                began = time.perf_counter()
-                self._save(st, None)  # the intent is durable before any call acts on it
+                # the turn is durable before any call acts on it: the save is queued on the
+                # store's one writer ahead of the decision record Gate.execute waits for
+                self._save(st, None, wait=False)
         except _Stop as stop:
             return stop.result
 
@@ -453,6 +474,8 @@ class Runner:
             )
             self._event(st, "malformed", step=step, tool=use.name, raw=use.raw[:500])
             return
+        if self.limits.max_tool_calls is not None:
+            self._check_budget(st, Amounts(calls=1))
         call = ToolCall(
             agent=st.task.agent,
             tool=use.name,
@@ -490,6 +513,7 @@ class Runner:
             cached=ex.cached_from is not None,
             saved_ms=round(ex.saved_ms, 3),
             output=_brief(ex.result if ex.ok else ex.error),
+            redact=sorted(decision.redact_fields) if decision else [],
         )
         state = ex.state
         if state is ActionState.SUCCEEDED or state is ActionState.COMPENSATED:
@@ -533,6 +557,18 @@ class Runner:
             reason = decision.reasons[0] if decision and decision.reasons else "denied"
             self._answer(st, use, f"Denied [{ex.code}]: {reason}", error=True)
 
+    def _rejection(self, ex: Execution) -> str:
+        request = self.store.approval(ex.approval_id) if ex.approval_id else None
+        said = (
+            [f"{v.approver}: {v.reason}" for v in request.verdicts if not v.approve and v.reason]
+            if request
+            else []
+        )
+        if request is not None and not said and request.status is ApprovalStatus.EXPIRED:
+            said = ["nobody decided before the request expired"]
+        why = f" ({'; '.join(said)})" if said else ""
+        return f"A person did not approve this call{why}; it was not made."
+
     # --- stops ------------------------------------------------------------------------
 
     def _stop_for(self, st: _State, use: ToolUse, ex: Execution, decision: Decision) -> NoReturn:
@@ -573,10 +609,11 @@ class Runner:
         }
         needs = str(decision.approval) if decision is not None and decision.approval else None
         reason = decision.reasons[0] if decision and decision.reasons else "needs approval"
+        code = ex.code or "W-APR-009"
         packet = self._packet(
             st,
             kind="approval",
-            code=ex.code,
+            code=code,
             reason=reason,
             where=[f"{r.file}:{r.line}" for r in decision.rules] if decision else [],
             proposed=(use, ex),
@@ -586,7 +623,7 @@ class Runner:
         self._event(st, "run.wait", approval_id=ex.approval_id, needs=needs)
         self._save(st, RunStatus.WAITING, escalation=packet)
         raise _Stop(
-            self._result(st, RunStatus.WAITING, code=ex.code, reason=reason, escalation=packet)
+            self._result(st, RunStatus.WAITING, code=code, reason=reason, escalation=packet)
         )
 
     def _stop(
@@ -646,25 +683,36 @@ class Runner:
                 reason=f"kill switch '{kill.scope}' engaged by {kill.by}: {kill.reason}",
                 scope=kill.scope,
             )
+        self._check_budget(st, Amounts())
+
+    def _check_budget(self, st: _State, request: Amounts) -> None:
+        """Stop when `request` would break the manifest's budgets or the runner's limits
+        (the gate checks the manifest's on every call; this covers model usage between
+        calls, and the runner's own limits)."""
         manifest = self.gate.agent(st.task.agent)
         budgets = self.limits.tighten(manifest.budgets if manifest else BudgetLimits())
         ledger = self.store.ledger(st.run_id)
         if ledger is None:
             return
-        breach = check(ledger, budgets, Amounts(), self._now())
-        if breach is not None:
-            where: list[str] = []
-            if manifest is not None:
-                line = manifest.doc.line_of(("agent", "budgets", _BUDGET_KEYS[breach.code]))
-                where.append(f"{manifest.file}:{line}" if line else manifest.file)
-            self._stop(
-                st,
-                RunStatus.ESCALATED,
-                kind="budget",
-                code=breach.code,
-                reason=breach.reason,
-                where=where,
-            )
+        breach = check(ledger, budgets, request, self._now())
+        if breach is None:
+            return
+        key = _BUDGET_KEYS[breach.code]
+        own = getattr(self.limits, _LIMIT_ATTRS[key])
+        where: list[str] = []
+        if own is not None and own == breach.limit:
+            where.append(f"runner limit {_LIMIT_ATTRS[key]}={own:g}")
+        elif manifest is not None:
+            line = manifest.doc.line_of(("agent", "budgets", key))
+            where.append(f"{manifest.file}:{line}" if line else manifest.file)
+        self._stop(
+            st,
+            RunStatus.ESCALATED,
+            kind="budget",
+            code=breach.code,
+            reason=breach.reason,
+            where=where,
+        )
 
     def _packet(
         self,
@@ -687,10 +735,10 @@ class Runner:
                 {
                     "step": e.get("step"),
                     "tool": e.get("tool"),
-                    "args": self._redact(e.get("args")),
+                    "args": self._redact(e.get("args"), e.get("redact")),
                     "state": e.get("state"),
                     "code": e.get("code"),
-                    "output": self._redact(e.get("output")),
+                    "output": self._redact(e.get("output"), e.get("redact")),
                 }
             )
         prop: dict[str, Any] | None = None
@@ -745,10 +793,13 @@ class Runner:
         except Exception as exc:  # a failing plan must not lose the packet
             return {"error": f"the dry run failed: {type(exc).__name__}: {exc}"}
 
-    def _redact(self, value: Any) -> Any:
+    def _redact(self, value: Any, fields: Any = None) -> Any:
+        """`value` with what the audit log would redact removed: the policy's
+        ``redact_fields`` and anything a detector finds (emails, cards ...)."""
         if value is None:
             return None
-        clean, _ = self._redactor.redact({"v": value}, frozenset())
+        names = frozenset(cast(list[str], fields or ())) | self._redact_fields
+        clean, _ = self._redactor.redact({"v": value}, names)
         return cast(dict[str, Any], clean)["v"]
 
     def _answer(
@@ -773,22 +824,32 @@ class Runner:
         )
 
     def _tools(self, agent: str) -> tuple[ToolSpec, ...]:
-        manifest = self.gate.agent(agent)
-        allowed = manifest.allowed_tools if manifest is not None else frozenset[str]()
-        return tuple(
-            ToolSpec(name=t.name, description=t.description, parameters=t.json_schema())
-            for t in sorted(self.gate.tools, key=lambda t: t.name)
-            if t.name in allowed
-        )
+        """The tools the agent may call, as the model is told of them (built once)."""
+        found = self._specs.get(agent)
+        if found is None:
+            manifest = self.gate.agent(agent)
+            allowed = manifest.allowed_tools if manifest is not None else frozenset[str]()
+            found = self._specs[agent] = tuple(
+                ToolSpec(name=t.name, description=t.description, parameters=t.json_schema())
+                for t in sorted(self.gate.tools, key=lambda t: t.name)
+                if t.name in allowed
+            )
+        return found
 
     def _risk(self, name: str) -> str | None:
         tool = self.gate.tools.get(name)
         return tool.risk.value if tool is not None else None
 
     def _save(
-        self, st: _State, status: RunStatus | None, *, escalation: Mapping[str, Any] | None = None
+        self,
+        st: _State,
+        status: RunStatus | None,
+        *,
+        escalation: Mapping[str, Any] | None = None,
+        wait: bool = True,
     ) -> None:
         task = st.task
+        st.tick()
         self.store.save_run_state(
             RunStart(
                 run_id=st.run_id,
@@ -801,6 +862,7 @@ class Runner:
             ),
             st.to_dict(),
             at=self._now(),
+            wait=wait,
         )
 
     def _event(self, st: _State, kind: str, **data: Any) -> None:

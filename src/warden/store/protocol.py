@@ -225,9 +225,13 @@ class DurableStore(StateStore, Protocol):
         self, run_id: str, status: RunStatus, *, at: float, outcome: str | None, reason: str | None
     ) -> None: ...
 
-    def save_run_state(self, start: RunStart, state: Mapping[str, Any], *, at: float) -> None:
+    def save_run_state(
+        self, start: RunStart, state: Mapping[str, Any], *, at: float, wait: bool = True
+    ) -> None:
         """Save the runner's state of a run (its conversation, timeline, escalation packet)
-        and the run's budget figures, creating the run if it is new; waits for the commit."""
+        and the run's budget figures, creating the run if it is new. Waits for the commit;
+        with ``wait=False`` it returns at once, and the store must commit the save no later
+        than (in the same transaction as, or before) the next write it commits."""
         ...
 
     def run_state(self, run_id: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:

@@ -94,6 +94,8 @@ class SQLiteStore(MemoryStore):
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._known_runs: set[str] = set()
+        self._deferred: list[Callable[[sqlite3.Connection], Any]] = []
+        self._deferred_lock = threading.Lock()
         self._loaded_ledgers: set[str] = set()
         self._loaded_history: set[str] = set()
         self._breaker_dirty: set[str] = set()
@@ -197,9 +199,32 @@ class SQLiteStore(MemoryStore):
         except sqlite3.Error as exc:
             raise StoreError("W-STO-001", f"SQLite: {exc}") from None
 
+    def _submit(self, op: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Commit `op` through the writer, with any deferred writes ahead of it in the
+        same transaction."""
+        if self._deferred:
+            with self._deferred_lock:
+                ahead, self._deferred = self._deferred, []
+            if ahead:
+
+                def both(conn: sqlite3.Connection) -> Any:
+                    for early in ahead:
+                        early(conn)
+                    return op(conn)
+
+                return self._writer.submit(both)
+        return self._writer.submit(op)
+
+    def flush(self) -> None:
+        """Commit deferred writes now."""
+        if self._deferred:
+            self._submit(lambda conn: None)
+
     def close(self) -> None:
         if self._closed:
             return
+        with contextlib.suppress(Exception):
+            self.flush()
         self._closed = True
         self._writer.close()
         self._checkpoint_stop.set()
@@ -289,7 +314,7 @@ class SQLiteStore(MemoryStore):
         redact_fields: frozenset[str] = frozenset(),
     ) -> None:
         prepared = self._prepare(data, redact_fields)
-        self._writer.submit(lambda conn: self._append(conn, stream, kind, at, prepared))
+        self._submit(lambda conn: self._append(conn, stream, kind, at, prepared))
 
     def audit_rows(
         self, *, after: int = 0, batch: int = 5000
@@ -320,7 +345,7 @@ class SQLiteStore(MemoryStore):
             for stream, kind, at, p in prepared:
                 self._append(conn, stream, kind, at, p)
 
-        self._writer.submit(op)
+        self._submit(op)
 
     # --- kill switch (durable, polled) ---------------------------------------------------
 
@@ -363,7 +388,7 @@ class SQLiteStore(MemoryStore):
             )
             self._append(conn, SYSTEM_STREAM, "kill" if engaged else "unkill", at, prepared)
 
-        self._writer.submit(op)
+        self._submit(op)
         self._refresh_kills(force=True)
 
     # --- budgets: ledgers survive a restart ------------------------------------------------
@@ -410,7 +435,7 @@ class SQLiteStore(MemoryStore):
         if run_id not in self._loaded_ledgers:
             self._load_ledger(run_id)
         super().credit_wait(run_id, seconds)
-        self._writer.submit(
+        self._submit(
             lambda conn: conn.execute(
                 "UPDATE runs SET waited_s = waited_s + ? WHERE id = ?", (seconds, run_id)
             )
@@ -418,14 +443,16 @@ class SQLiteStore(MemoryStore):
 
     # --- the runner's saved state ------------------------------------------------------------
 
-    def save_run_state(self, start: RunStart, state: Mapping[str, Any], *, at: float) -> None:
+    def save_run_state(
+        self, start: RunStart, state: Mapping[str, Any], *, at: float, wait: bool = True
+    ) -> None:
         ledger = self.ledger(start.run_id)
         figures = (
             (ledger.committed_calls, ledger.committed_usd, ledger.committed_tokens)
             if ledger is not None
             else (0, 0.0, 0)
         )
-        body = _json(dict(state))
+        body = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
         escalation = _json(dict(start.escalation)) if start.escalation is not None else None
 
         def op(conn: sqlite3.Connection) -> None:
@@ -457,10 +484,15 @@ class SQLiteStore(MemoryStore):
                 (start.run_id, body, escalation, at),
             )
 
-        self._writer.submit(op)
+        if wait:
+            self._submit(op)
+        else:  # rides with the next write this store commits (its transaction, or earlier)
+            with self._deferred_lock:
+                self._deferred.append(op)
         self._known_runs.add(start.run_id)
 
     def run_state(self, run_id: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+        self.flush()
         rows = self._rows("SELECT state, escalation FROM run_states WHERE run_id = ?", (run_id,))
         if not rows:
             return None
@@ -649,7 +681,7 @@ class SQLiteStore(MemoryStore):
                 self._append(conn, stream, "approval.request", a.decided_at, approval_prepared)
             return None
 
-        existing = self._writer.submit(op)
+        existing = self._submit(op)
         if existing is None:
             self._known_runs.add(a.run_id)
         return existing
@@ -705,7 +737,7 @@ class SQLiteStore(MemoryStore):
             self._append(conn, stream, "outcome", o.at, prepared)
             return True
 
-        written = self._writer.submit(op)
+        written = self._submit(op)
         if o.at - self._last_purge > 3600.0:
             self._last_purge = o.at
             self._writer.submit_nowait(lambda conn: self._purge(conn, o.at))
@@ -756,7 +788,7 @@ class SQLiteStore(MemoryStore):
             )
             self._append(conn, agent_stream(agent), "approval.used", at, prepared)
 
-        self._writer.submit(op)
+        self._submit(op)
 
     def _approval(self, conn: sqlite3.Connection, approval_id: str) -> ApprovalRequest | None:
         row = conn.execute(
@@ -865,7 +897,7 @@ class SQLiteStore(MemoryStore):
             assert updated is not None
             return updated
 
-        return self._writer.submit(op)
+        return self._submit(op)
 
     def expire_approvals(self, now: float) -> int:
         def op(conn: sqlite3.Connection) -> int:
@@ -891,7 +923,7 @@ class SQLiteStore(MemoryStore):
                 )
             return len(rows)
 
-        return self._writer.submit(op)
+        return self._submit(op)
 
     # --- runs ------------------------------------------------------------------------------
 
@@ -948,7 +980,7 @@ class SQLiteStore(MemoryStore):
             )
             self._append(conn, agent_stream(found[0][0]), "run.end", at, prepared)
 
-        self._writer.submit(op)
+        self._submit(op)
 
     # --- retention -------------------------------------------------------------------------
 
@@ -966,7 +998,7 @@ class SQLiteStore(MemoryStore):
     def purge(self, now: float) -> None:
         """Drop idempotency keys past their retention, and redacted values past
         ``retain_days`` (the audit chain keeps only commitments, so it still verifies)."""
-        self._writer.submit(lambda conn: self._purge(conn, now))
+        self._submit(lambda conn: self._purge(conn, now))
 
     @property
     def writer_stats(self) -> tuple[int, int]:

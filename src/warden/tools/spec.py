@@ -129,22 +129,16 @@ class Tool:
     def run_hook(
         self, hook: Hook, args: Mapping[str, Any], context: ToolContext, *more: Any
     ) -> Any:
-        """Call a hook (reconcile, compensate) the same way: model, then context, then more."""
-        return hook(self.model.model_validate(args), context, *more)
+        """Call a hook (reconcile, compensate): the argument model, then the context, then
+        `more`, as far as the hook takes parameters (``def undo(args)`` is fine too)."""
+        given = (self.model.model_validate(args), context, *more)
+        return hook(*given[: _arity(hook, len(given))])
 
     def plan(self, args: Mapping[str, Any], context: ToolContext) -> Any:
-        """Run the ``dry_run`` hook (None when there is none): what the call would change.
-
-        The hook gets the argument model, and the context too if it takes two parameters."""
-        hook = self.dry_run_fn
-        if hook is None:
+        """Run the ``dry_run`` hook (None when there is none): what the call would change."""
+        if self.dry_run_fn is None:
             return None
-        model = self.model.model_validate(args)
-        try:
-            takes_context = len(inspect.signature(hook).parameters) >= 2
-        except (TypeError, ValueError):
-            takes_context = False
-        return hook(model, context) if takes_context else hook(model)
+        return self.run_hook(self.dry_run_fn, args, context)
 
     # hooks can be given to @warden.tool or attached afterwards with these decorators
     def dry_run(self, fn: Hook) -> Hook:
@@ -169,6 +163,18 @@ class Tool:
     @property
     def field_names(self) -> frozenset[str]:
         return frozenset(self.model.model_fields)
+
+
+def _arity(fn: Hook, most: int) -> int:
+    """How many positional arguments `fn` takes, up to `most`."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return most
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return most
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return min(most, sum(1 for p in params if p.kind in positional))
 
 
 def _strict_model(model: type[BaseModel], limits: Limits) -> type[BaseModel]:
