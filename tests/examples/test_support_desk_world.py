@@ -476,9 +476,9 @@ EXPECTED: dict[str, tuple[RunStatus, str | None, tuple[str, ...]]] = {
     "T-1002": (RunStatus.SUCCEEDED, None, ()),
     "T-1003": (RunStatus.SUCCEEDED, None, ()),
     "T-1004": (RunStatus.SUCCEEDED, None, ()),
-    "T-1005": (RunStatus.WAITING, None, ()),
+    "T-1005": (RunStatus.WAITING, "W-APR-009", ()),
     "T-1006": (RunStatus.SUCCEEDED, None, ()),
-    "T-1007": (RunStatus.WAITING, None, ()),
+    "T-1007": (RunStatus.WAITING, "W-APR-009", ()),
     "T-1008": (RunStatus.SUCCEEDED, None, ("W-POL-101",)),
     "T-1009": (RunStatus.SUCCEEDED, None, ()),
     "T-1010": (RunStatus.SUCCEEDED, None, ("W-POL-101",)),
@@ -495,7 +495,7 @@ EXPECTED: dict[str, tuple[RunStatus, str | None, tuple[str, ...]]] = {
     "T-1021": (RunStatus.SUCCEEDED, None, ()),
     "T-1022": (RunStatus.SUCCEEDED, None, ()),
     "T-1023": (RunStatus.ESCALATED, "W-BUD-001", ("W-BUD-001",)),
-    "T-1024": (RunStatus.WAITING, None, ()),
+    "T-1024": (RunStatus.WAITING, "W-APR-009", ()),
 }
 
 
