@@ -25,6 +25,7 @@ from rich.table import Table
 from warden.cli.main import cli, console
 from warden.fleet import FleetSummary
 from warden.models.config import build_runner
+from warden.models.scripted import ScriptedModel
 from warden.project import Project, load_project
 from warden.provenance import Content, Label
 from warden.runner import RunResult, Task
@@ -109,10 +110,21 @@ def load_tickets(path: Path) -> list[Task]:
 
 
 def run_queue(
-    project: Project, store: SQLiteStore, tasks: Sequence[Task], *, progress: Progress | None = None
+    project: Project,
+    store: SQLiteStore,
+    tasks: Sequence[Task],
+    *,
+    progress: Progress | None = None,
+    model_latency_ms: float | None = None,
 ) -> list[RunResult]:
-    """Run every task, in order, through one runner; returns their results."""
+    """Run every task, in order, through one runner; returns their results.
+
+    `model_latency_ms` makes scripted models take that long per turn (really: they sleep)."""
     runner = build_runner(project, store)
+    if model_latency_ms is not None:
+        for model in runner.route.models:
+            if isinstance(model, ScriptedModel):
+                model.latency_s = model_latency_ms / 1000.0
     results: list[RunResult] = []
     job = progress.add_task("tickets", total=len(tasks)) if progress else None
     for task in tasks:
@@ -133,8 +145,17 @@ def run_queue(
     show_default=True,
     help="Where to make the workspace (an earlier demo workspace there is replaced).",
 )
+@click.option(
+    "--model-latency",
+    type=click.FloatRange(min=0, max=5_000),
+    default=40.0,
+    show_default=True,
+    metavar="MS",
+    help="How long the scripted model takes per turn (it really waits), so the timings "
+    "split like a real agent's; 0 for none.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no per-ticket table.")
-def demo(workspace: Path, quiet: bool) -> None:
+def demo(workspace: Path, model_latency: float, quiet: bool) -> None:
     """Run a support desk's ticket queue through Warden, end to end, on SQLite.
 
     A scripted model plays a support agent working 20+ tickets: small and large refunds,
@@ -162,7 +183,7 @@ def demo(workspace: Path, quiet: bool) -> None:
         retain_days=project.retain_days,
     ) as store:
         if quiet:
-            results = run_queue(project, store, tasks)
+            results = run_queue(project, store, tasks, model_latency_ms=model_latency)
         else:
             with Progress(
                 TextColumn("[bold]{task.description:<8}"),
@@ -172,11 +193,13 @@ def demo(workspace: Path, quiet: bool) -> None:
                 console=out,
                 transient=True,
             ) as bar:
-                results = run_queue(project, store, tasks, progress=bar)
+                results = run_queue(
+                    project, store, tasks, progress=bar, model_latency_ms=model_latency
+                )
         summary = FleetSummary.of(store, [r.run_id for r in results])
         if not quiet:
             _print_table(out, tasks, results)
-        _print_summary(out, summary, time.perf_counter() - started)
+        _print_summary(out, summary, time.perf_counter() - started, model_latency)
         _print_next(out, ws, project, results)
 
 
@@ -199,7 +222,7 @@ def _print_table(out: Any, tasks: Sequence[Task], results: Sequence[RunResult]) 
     out.print(table)
 
 
-def _print_summary(out: Any, s: FleetSummary, wall_s: float) -> None:
+def _print_summary(out: Any, s: FleetSummary, wall_s: float, latency_ms: float) -> None:
     cps = f"${s.cost_per_success:.4f}" if s.cost_per_success is not None else "-"
     codes = ", ".join(f"{k} ×{v}" for k, v in sorted(s.escalation_codes.items()))
     rows = [
@@ -213,7 +236,8 @@ def _print_summary(out: Any, s: FleetSummary, wall_s: float) -> None:
         (
             "p95 run latency",
             f"{s.p95_ms:,.0f} ms  (model {s.p95_model_ms:,.0f} ms, tools {s.p95_tool_ms:,.0f} ms, "
-            f"Warden {s.p95_overhead_ms:,.0f} ms; p95 of each)",
+            f"Warden {s.p95_overhead_ms:,.0f} ms; p95 of each; the scripted model waits "
+            f"{latency_ms:g} ms a turn)",
         ),
         (
             "caches",
