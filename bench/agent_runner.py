@@ -54,13 +54,15 @@ class _Timed:
         return turn
 
 
-def _script(steps: int) -> ScriptedModel:
+def _script(steps: int, latency_ms: float) -> ScriptedModel:
     turns: list[dict[str, Any]] = [
         {"calls": [{"pay": {"payee": f"vendor-{i}", "amount_usd": 10 + i % 50}}]}
         for i in range(steps)
     ]
     turns.append({"text": "done"})
-    return ScriptedModel({"bench": turns}, name="bench", prices_as=("openai", "gpt-4o-mini"))
+    model = ScriptedModel({"bench": turns}, name="bench", prices_as=("openai", "gpt-4o-mini"))
+    model.latency_s = latency_ms / 1000.0
+    return model
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -68,52 +70,61 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def measure_runner(*, runs: int = 30, steps: int = 10, demo: bool = True) -> dict[str, Any]:
-    project = warden.load_project(PAYMENTS)
+def measure_runner(
+    *,
+    runs: int = 30,
+    steps: int = 10,
+    demo: bool = True,
+    latencies: tuple[float, ...] = (0.0, 20.0),
+) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="warden-bench-runner-"))
-    overheads: list[float] = []
-    executes: list[float] = []
     try:
-        store = SQLiteStore(folder / "warden.db")
-        try:
-            gate = project.gate(store=store)
-            for r in range(runs + 2):  # two warm-up runs
-                model = _Timed(_script(steps))
-                runner = Runner(gate, model)
-                result = runner.run(Task(agent="payer", goal="pay the vendors", key="bench"))
-                assert result.status.value == "succeeded", result
-                tools = [float(e["ms"]) for e in result.timeline if e["kind"] == "tool"]
-                gates = [
-                    float(e["ms"]) + float(e["gate_ms"])
-                    for e in result.timeline
-                    if e["kind"] == "tool"
-                ]
-                if r < 2:
-                    continue
-                for i, tool_ms in enumerate(tools):
-                    between = (model.asked[i + 1] - model.answered[i]) * 1000.0
-                    overheads.append(between - tool_ms)
-                executes += gates
-        finally:
-            store.close()
-        out: dict[str, Any] = {
-            "runs": runs,
-            "steps_per_run": steps,
-            "overhead_ms": {
-                "p50": statistics.median(overheads),
-                "p90": _pct(overheads, 0.90),
-                "p99": _pct(overheads, 0.99),
-            },
-            "gate_execute_ms": {
-                "p50": statistics.median(executes),
-                "p99": _pct(executes, 0.99),
-            },
-        }
+        out: dict[str, Any] = {"runs": runs, "steps_per_run": steps, "by_model_latency": {}}
+        for latency in latencies:
+            out["by_model_latency"][f"{latency:g}"] = _steps(folder, runs, steps, latency)
         if demo:
             out["demo_wall_s"] = _demo_wall(folder / "demo")
         return out
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _steps(folder: Path, runs: int, steps: int, latency_ms: float) -> dict[str, Any]:
+    project = warden.load_project(PAYMENTS)
+    overheads: list[float] = []
+    executes: list[float] = []
+    store = SQLiteStore(folder / f"warden-{latency_ms:g}.db")
+    try:
+        gate = project.gate(store=store)
+        for r in range(runs + 2):  # two warm-up runs
+            model = _Timed(_script(steps, latency_ms))
+            runner = Runner(gate, model)
+            result = runner.run(Task(agent="payer", goal="pay the vendors", key="bench"))
+            assert result.status.value == "succeeded", result
+            tools = [float(e["ms"]) for e in result.timeline if e["kind"] == "tool"]
+            gates = [
+                float(e["ms"]) + float(e["gate_ms"]) for e in result.timeline if e["kind"] == "tool"
+            ]
+            if r < 2:
+                continue
+            for i, tool_ms in enumerate(tools):
+                between = (model.asked[i + 1] - model.answered[i]) * 1000.0
+                overheads.append(between - tool_ms)
+            executes += gates
+    finally:
+        store.close()
+    return {
+        "model_latency_ms": latency_ms,
+        "overhead_ms": {
+            "p50": statistics.median(overheads),
+            "p90": _pct(overheads, 0.90),
+            "p99": _pct(overheads, 0.99),
+        },
+        "gate_execute_ms": {
+            "p50": statistics.median(executes),
+            "p99": _pct(executes, 0.99),
+        },
+    }
 
 
 def _demo_wall(workspace: Path) -> float:

@@ -240,6 +240,50 @@ def _render_durable(results: dict[str, Any], console: Console) -> None:
     )
 
 
+def _render_runner(results: dict[str, Any], console: Console) -> None:
+    section = results["runner"]
+    by_name = {t["name"]: t for t in results["targets"]}
+    table = Table(
+        title="Warden benchmarks: agent runner (SQLite, synchronous=FULL); per step, "
+        "model time excluded",
+        title_justify="left",
+    )
+    _columns(
+        table, ("measurement", "p50", "p90", "p99", "of which Gate.execute p50", "target", "result")
+    )
+    for latency, row in section["by_model_latency"].items():
+        o, g = row["overhead_ms"], row["gate_execute_ms"]
+        name = f"runner overhead, model answering in {latency} ms"
+        goal, verdict = _verdict(
+            by_name["runner overhead per step p50"] if latency == "0" else None
+        )
+        table.add_row(
+            name,
+            f"{o['p50']:.2f} ms",
+            f"{o['p90']:.2f} ms",
+            f"{o['p99']:.2f} ms",
+            f"{g['p50']:.2f} ms",
+            goal,
+            verdict,
+        )
+    if "demo_wall_s" in section:
+        goal, verdict = _verdict(by_name["demo wall time"])
+        table.add_row(
+            "warden demo, end to end",
+            f"{section['demo_wall_s']:.1f} s",
+            "-",
+            "-",
+            "-",
+            goal,
+            verdict,
+        )
+    console.print(table)
+    console.print(
+        "runner: payments fixture, one `pay` call per turn from a scripted model; the turn's "
+        "save rides with the decision's commit, the outcome commits while the model thinks."
+    )
+
+
 def render(results: dict[str, Any], console: Console | None = None) -> None:
     """Print the tables and the notes a reader needs to trust them."""
     console = console or Console()
@@ -248,6 +292,8 @@ def render(results: dict[str, Any], console: Console | None = None) -> None:
         _render_policy(results, console)
     if "durable" in results:
         _render_durable(results, console)
+    if "runner" in results:
+        _render_runner(results, console)
     console.print(
         f"machine: Python {m['python']} on {m['platform']}, {m['cpu_count']} CPUs. "
         f"mode {results['mode']}, {results['elapsed_s']:.1f} s."

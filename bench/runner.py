@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from bench.agent_runner import measure_runner
 from bench.durable import DurableConfig, measure_durable
 from bench.gate_latency import RUN_LENGTH, measure_gate
 from bench.policy_engines import DESCRIPTIONS, REQUIRED, build_engines, check_agreement
@@ -38,6 +39,9 @@ class Config:
     """Run the policy engines and the Gate.decide latency."""
     durable: DurableConfig | None = field(default_factory=DurableConfig)
     """The durable section (SQLite execute, audit appends, verify); None to skip it."""
+    runner: bool = True
+    """The agent runner's overhead per step, and the demo's wall time."""
+    runner_runs: int = 30
 
     @classmethod
     def for_mode(
@@ -54,6 +58,7 @@ class Config:
         durable = (DurableConfig.quick() if quick else DurableConfig()).in_folder(tmp_dir)
         policy = only in (None, "policy")
         chosen = durable if only in (None, "durable") else None
+        agent_runner = only in (None, "runner")
         if quick:
             return cls(
                 quick=True,
@@ -66,8 +71,17 @@ class Config:
                 gate_warmup=500,
                 policy=policy,
                 durable=chosen,
+                runner=agent_runner,
+                runner_runs=5,
             )
-        return cls(quick=False, requests=requests, seed=seed, policy=policy, durable=chosen)
+        return cls(
+            quick=False,
+            requests=requests,
+            seed=seed,
+            policy=policy,
+            durable=chosen,
+            runner=agent_runner,
+        )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -218,6 +232,32 @@ def durable_targets(durable: dict[str, Any]) -> list[Target]:
     ]
 
 
+def runner_targets(section: dict[str, Any]) -> list[Target]:
+    """Runner overhead per step (p50, no model latency) and the demo's wall time."""
+    out = [
+        Target(
+            name="runner overhead per step p50",
+            measured=section["by_model_latency"]["0"]["overhead_ms"]["p50"],
+            unit="ms",
+            op="<=",
+            limit=1.0,
+            baseline="-",
+        )
+    ]
+    if "demo_wall_s" in section:
+        out.append(
+            Target(
+                name="demo wall time",
+                measured=section["demo_wall_s"],
+                unit="s",
+                op="<=",
+                limit=60.0,
+                baseline="-",
+            )
+        )
+    return out
+
+
 def run(config: Config) -> dict[str, Any]:
     """Measure everything; returns the results document (see ``bench/results.json``)."""
     started = datetime.now(UTC)
@@ -248,6 +288,16 @@ def run(config: Config) -> dict[str, Any]:
             f"repeat, {config.durable.repeat} repeats alternating group commit and one "
             "commit per call, each on a fresh SQLite file; median rate; each call timed "
             "alone, p50/p99 per repeat, median over repeats"
+        )
+    if config.runner:
+        section = measure_runner(runs=config.runner_runs, demo=not config.quick)
+        judged += runner_targets(section)
+        results["runner"] = section
+        method["runner"] = (
+            f"{config.runner_runs} runs of {section['steps_per_run']} steps per model latency "
+            "(after 2 warm-up runs); a step's overhead is the time from a model turn's "
+            "return to the next request minus the tool's own time; the demo is "
+            "`warden demo --quiet` in a subprocess"
         )
     return {
         "measured_at": started.isoformat(timespec="seconds"),

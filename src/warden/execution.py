@@ -143,7 +143,9 @@ class Executor:
 
     # --- execute -----------------------------------------------------------------------
 
-    def execute(self, call: ToolCall, *, approval_id: str | None = None) -> Execution:
+    def execute(
+        self, call: ToolCall, *, approval_id: str | None = None, wait_outcome: bool = True
+    ) -> Execution:
         if approval_id is not None:
             return self._execute_with_approval(call, approval_id)
         try:
@@ -164,7 +166,7 @@ class Executor:
                 return self._existing(existing, rhash)
             decision = self.gate.decide(call)
             if decision.outcome is Outcome.ALLOW:
-                return self._allowed(call, decision, key, rhash)
+                return self._allowed(call, decision, key, rhash, wait_outcome=wait_outcome)
             if decision.outcome is Outcome.NEEDS_APPROVAL:
                 return self._needs_approval(call, decision, key, rhash)
             return self._record_only(call, decision, None, rhash)
@@ -292,7 +294,9 @@ class Executor:
             approval_id=request.id,
         )
 
-    def _allowed(self, call: ToolCall, decision: Decision, key: str, rhash: str) -> Execution:
+    def _allowed(
+        self, call: ToolCall, decision: Decision, key: str, rhash: str, *, wait_outcome: bool
+    ) -> Execution:
         action = self._new_action(call, decision, state=ActionState.EXECUTING, key=key, rhash=rhash)
         try:
             existing = self.store.record_decision(action)
@@ -304,7 +308,16 @@ class Executor:
             return self._existing(existing, rhash)
         tool = self.gate.tools[call.tool]
         args: Mapping[str, Any] = decision.args if decision.args is not None else {}
-        return self._run(action.id, call.run_id, call.agent, tool, args, key, decision=decision)
+        return self._run(
+            action.id,
+            call.run_id,
+            call.agent,
+            tool,
+            args,
+            key,
+            decision=decision,
+            wait_outcome=wait_outcome,
+        )
 
     # --- running the tool ----------------------------------------------------------------
 
@@ -319,6 +332,7 @@ class Executor:
         *,
         decision: Decision | None,
         approval_id: str | None = None,
+        wait_outcome: bool = True,
     ) -> Execution:
         ctx = ToolContext(run_id=run_id, agent=agent, idempotency_key=key)
         started = time.perf_counter()
@@ -387,7 +401,8 @@ class Executor:
                 run_status=RunStatus.ESCALATED if unknown else None,
                 run_reason=error["message"] if unknown and error else None,
                 how="cache" if hit is not None else "executed",
-            )
+            ),
+            wait=wait_outcome or unknown,
         )
         return Execution(
             action_id=action_id,

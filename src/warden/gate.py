@@ -370,13 +370,20 @@ class Gate:
             )
         return self._executor
 
-    def execute(self, call: ToolCall, *, approval_id: str | None = None) -> Execution:
+    def execute(
+        self, call: ToolCall, *, approval_id: str | None = None, wait_outcome: bool = True
+    ) -> Execution:
         """Decide, record the decision durably, run the tool exactly once, record the outcome.
 
         Returns an `Execution`; a deny, a suggestion and an approval request are values
         too. Raises IdempotencyError when the key is busy or was used for another call,
-        and ApprovalError when `approval_id` does not let this exact call run."""
-        return self.executor.execute(call, approval_id=approval_id)
+        and ApprovalError when `approval_id` does not let this exact call run.
+
+        With ``wait_outcome=False`` the outcome record is committed in the background
+        while the caller goes on (the runner asks its model meanwhile); the decision record
+        is always on disk before the tool runs. Until that commit lands, a crash leaves the
+        action executing, for `recover` to settle."""
+        return self.executor.execute(call, approval_id=approval_id, wait_outcome=wait_outcome)
 
     def resume(self, action_id: str) -> Execution:
         """Run an action whose approval is complete (exactly once), else report its state."""

@@ -488,7 +488,7 @@ class Runner:
         )
         t0 = time.perf_counter()
         try:
-            ex = self.gate.execute(call)
+            ex = self.gate.execute(call, wait_outcome=False)
         except (IdempotencyError, ApprovalError, ExecutionError) as exc:
             self._stop(
                 st, RunStatus.ESCALATED, kind="in_progress", code=exc.code, reason=exc.message

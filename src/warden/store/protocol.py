@@ -181,9 +181,13 @@ class DurableStore(StateStore, Protocol):
         (nothing is written then)."""
         ...
 
-    def record_outcome(self, outcome: ActionOutcome) -> bool:
+    def record_outcome(self, outcome: ActionOutcome, *, wait: bool = True) -> bool:
         """Record an outcome if the action is still in ``outcome.expect`` (a compare-and-set,
-        so two recoverers never both settle one action); returns whether it was written."""
+        so two recoverers never both settle one action); returns whether it was written.
+
+        With ``wait=False`` the write is queued and committed in the background (before any
+        later write of this store); it returns True. A crash before that commit leaves the
+        action executing, for recovery to settle (reconcile, or outcome unknown)."""
         ...
 
     def action(self, action_id: str) -> ActionView | None: ...

@@ -199,20 +199,24 @@ class SQLiteStore(MemoryStore):
         except sqlite3.Error as exc:
             raise StoreError("W-STO-001", f"SQLite: {exc}") from None
 
-    def _submit(self, op: Callable[[sqlite3.Connection], Any]) -> Any:
+    def _submit(self, op: Callable[[sqlite3.Connection], Any], *, wait: bool = True) -> Any:
         """Commit `op` through the writer, with any deferred writes ahead of it in the
-        same transaction."""
+        same transaction. Without `wait`, queue it and return None at once."""
         if self._deferred:
             with self._deferred_lock:
                 ahead, self._deferred = self._deferred, []
             if ahead:
+                first = op
 
                 def both(conn: sqlite3.Connection) -> Any:
                     for early in ahead:
                         early(conn)
-                    return op(conn)
+                    return first(conn)
 
-                return self._writer.submit(both)
+                op = both
+        if not wait:
+            self._writer.submit_nowait(op)
+            return None
         return self._writer.submit(op)
 
     def flush(self) -> None:
@@ -686,7 +690,7 @@ class SQLiteStore(MemoryStore):
             self._known_runs.add(a.run_id)
         return existing
 
-    def record_outcome(self, outcome: ActionOutcome) -> bool:
+    def record_outcome(self, outcome: ActionOutcome, *, wait: bool = True) -> bool:
         o = outcome
         prepared = self._prepare(
             {
@@ -737,7 +741,11 @@ class SQLiteStore(MemoryStore):
             self._append(conn, stream, "outcome", o.at, prepared)
             return True
 
-        written = self._submit(op)
+        if wait:
+            written = bool(self._submit(op))
+        else:
+            self._submit(op, wait=False)
+            written = True
         if o.at - self._last_purge > 3600.0:
             self._last_purge = o.at
             self._writer.submit_nowait(lambda conn: self._purge(conn, o.at))
