@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-
 from bench.agent_runner import measure_runner
 from bench.report import _render_runner  # pyright: ignore[reportPrivateUsage]
 from bench.runner import runner_targets
+from rich.console import Console
 
 
 def test_the_runner_benchmark_measures_steps_and_renders() -> None:
