@@ -142,10 +142,10 @@ def _arm(
     elif spec.point == "before_outcome":
         record_outcome = store.record_outcome
 
-        def crash_then_record(outcome: ActionOutcome) -> None:
+        def crash_then_record(outcome: ActionOutcome, *, wait: bool = True) -> bool:
             if trigger.crashes_now():
                 trigger.kill()
-            record_outcome(outcome)
+            return record_outcome(outcome, wait=wait)
 
         store.record_outcome = crash_then_record  # type: ignore[method-assign]
     elif spec.point == "audit_append":
