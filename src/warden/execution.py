@@ -600,7 +600,25 @@ class Executor:
             settled.append(self._reconcile(view))
         return settled
 
-    def _reconcile(self, view: ActionView) -> Execution:
+    def reconcile_unknown(self, action_id: str) -> Execution:
+        """Ask the tool's ``reconcile`` hook about an action whose outcome is unknown (a
+        timeout): found → succeeded, not found → failed with its key released. Without a
+        hook the action stays as it is. Its budget was settled when it timed out."""
+        view = self.store.action(action_id)
+        if view is None:
+            raise ExecutionError("W-EXE-005", f"no action {action_id!r}")
+        tool = self.gate.tools.get(view.tool)
+        if (
+            view.state is not ActionState.OUTCOME_UNKNOWN
+            or tool is None
+            or tool.reconcile_fn is None
+        ):
+            return _replay(view)
+        return self._reconcile(view, expect=ActionState.OUTCOME_UNKNOWN)
+
+    def _reconcile(
+        self, view: ActionView, *, expect: ActionState = ActionState.EXECUTING
+    ) -> Execution:
         tool = self.gate.tools.get(view.tool)
         key = view.idempotency_key or ""
         ctx = ToolContext(run_id=view.run_id, agent=view.agent, idempotency_key=key)
@@ -626,7 +644,8 @@ class Executor:
         unknown = state is ActionState.OUTCOME_UNKNOWN
         now = self.gate.clock.timestamp()
         ledger = None
-        if not release:  # it took effect, or may have: it counts against the run's budget
+        settled = expect is ActionState.OUTCOME_UNKNOWN  # its budget was settled already
+        if not release and not settled:  # it took effect, or may have: it counts
             found = self.store.ledger(view.run_id)
             calls, usd, tokens = (
                 (found.committed_calls, found.committed_usd, found.committed_tokens)
@@ -647,15 +666,16 @@ class Executor:
                 attempts=view.attempts,
                 release_key=release,
                 ledger=ledger,
-                run_status=RunStatus.ESCALATED if unknown else None,
-                run_reason=error["message"] if unknown and error else None,
+                run_status=RunStatus.ESCALATED if unknown and not settled else None,
+                run_reason=error["message"] if unknown and error and not settled else None,
                 how="reconciled",
+                expect=expect,
             )
         )
         if not written:  # another recoverer settled it first
             current = self.store.action(view.id)
             return _replay(current if current is not None else view)
-        if not release:
+        if not release and not settled:
             self.store.add_usage(
                 view.run_id, Amounts(calls=1, usd=view.est_usd, tokens=view.est_tokens), now
             )

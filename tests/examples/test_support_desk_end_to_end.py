@@ -275,3 +275,34 @@ def test_the_same_guard_lets_a_legitimate_refund_through(
             runner.gate.executor.close()
     assert result.status is RunStatus.SUCCEEDED
     assert [r.amount_usd for r in backend.refunds_for("ord_2039")] == [10.0]
+
+
+def test_a_timed_out_refund_is_reconciled_on_resume_and_not_repeated(
+    desk: warden.Project, backend: Any, tmp_path: Path
+) -> None:
+    """T-1011: the processor hangs past the tool's timeout; the run escalates with the
+    outcome unknown. Once the refund has landed (the late result is recorded, or resuming
+    asks the reconcile hook), the run goes on: one refund, never two."""
+    task = next(t for t in load_tickets(EXAMPLE / "tickets.yaml") if t.key == "T-1011")
+    with SQLiteStore(tmp_path / "warden.db") as store:
+        runner = build_runner(desk, store)
+        try:
+            stopped = runner.run(task)
+            assert (stopped.status, stopped.code) == (RunStatus.ESCALATED, "W-EXE-002")
+            order = next(
+                e["args"]["order_id"]
+                for e in stopped.timeline
+                if e["kind"] == "tool" and e["tool"] == "create_refund"
+            )
+            deadline = time.monotonic() + 15
+            while not backend.refunds_for(order):
+                assert time.monotonic() < deadline, "the slow refund never landed"
+                time.sleep(0.05)
+            resumed = runner.resume(stopped.run_id)
+        finally:
+            runner.gate.executor.close()
+        refunds = [a for a in store.run(stopped.run_id).actions if a.tool == "create_refund"]  # type: ignore[union-attr]
+    assert resumed.status is RunStatus.SUCCEEDED, resumed
+    # the late result, or the reconcile hook on resume, settled it: it is not run again
+    assert [a.state.value for a in refunds] == ["succeeded"]
+    assert len(backend.refunds_for(order)) == 1

@@ -310,3 +310,37 @@ def test_a_stopped_runs_wall_time_covers_the_time_its_tools_took(
     assert result.code == "W-EXE-002"
     assert result.tool_ms >= 50.0  # slow_pay's timeout
     assert result.wall_ms >= result.model_ms + result.tool_ms
+
+
+def test_resume_asks_the_reconcile_hook_about_an_unknown_outcome() -> None:
+    """Unit check of Executor.reconcile_unknown through the payments fixture: an action
+    left outcome_unknown is settled by the tool's reconcile hook."""
+    from pathlib import Path
+
+    import warden
+    from warden.runs import ActionState
+    from warden.store.sqlite import SQLiteStore
+
+    project = warden.load_project(Path(__file__).resolve().parents[1] / "fixtures" / "payments")
+    import payment_tools  # pyright: ignore[reportMissingImports]
+
+    with SQLiteStore.temporary() as store:
+        gate = project.gate(store=store)
+        call = warden.ToolCall(
+            agent="payer", tool="pay", run_id="run_u", step=1, args={"payee": "a", "amount_usd": 5}
+        )
+        done = gate.execute(call)
+        assert done.ok
+        # pretend the outcome was never learnt
+        store._submit(  # pyright: ignore[reportPrivateUsage]
+            lambda conn: conn.execute(
+                "UPDATE actions SET state = 'outcome_unknown' WHERE id = ?", (done.action_id,)
+            )
+        )
+        settled = gate.executor.reconcile_unknown(done.action_id)
+        assert settled.state is ActionState.SUCCEEDED
+        assert settled.result is not None
+        view = store.action(done.action_id)
+        assert view is not None and view.state is ActionState.SUCCEEDED
+        assert payment_tools.BACKEND.find(done.idempotency_key) is not None
+        gate.executor.close()

@@ -347,6 +347,16 @@ class Runner:
             st.waiting = None
         else:
             self.gate.recover()  # settle what a crashed process left executing
+            for action in run.actions:  # a timed-out call may have landed since
+                if action.state is ActionState.OUTCOME_UNKNOWN:
+                    found = self.gate.executor.reconcile_unknown(action.id)
+                    self._event(
+                        st,
+                        "reconciled",
+                        action_id=action.id,
+                        tool=action.tool,
+                        state=found.state.value,
+                    )
             self._event(st, "run.resume")
         self._save(st, RunStatus.RUNNING)
         return self._drive(st)
