@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench,models]'
 	touch $(STAMP)
 
-demo: $(STAMP)   ## walk the seed's refund examples through the gate
+demo: $(STAMP)   ## a support desk's ticket queue worked by an agent under Warden, on SQLite
 	$(BIN)/warden demo
 
 test: $(STAMP)   ## run the whole test suite

@@ -60,7 +60,8 @@ class CodeInfo:
     fix: str
     """What a user does about it."""
     kind: str
-    """``error`` (an exception) or ``decision`` (a code on a deny)."""
+    """``error`` (an exception), ``decision`` (a code on a deny), ``outcome`` (on an
+    executed action) or ``stop`` (why the runner stopped a run)."""
 
 
 def _e(title: str, why: str, fix: str) -> CodeInfo:
@@ -73,6 +74,10 @@ def _d(title: str, why: str, fix: str) -> CodeInfo:
 
 def _o(title: str, why: str, fix: str) -> CodeInfo:
     return CodeInfo(title=title, why=why, fix=fix, kind="outcome")
+
+
+def _s(title: str, why: str, fix: str) -> CodeInfo:
+    return CodeInfo(title=title, why=why, fix=fix, kind="stop")
 
 
 CODES: dict[str, CodeInfo] = {
@@ -501,19 +506,20 @@ CODES: dict[str, CodeInfo] = {
     ),
     "W-RUN-002": _e(
         "Run cannot resume",
-        "Only a run that waits for an approval, or was interrupted while running, can be "
-        "resumed; this one has ended, or its approval is still pending or was denied.",
-        "See the run's state with `warden runs show RUN`; pending approvals are listed by "
-        "`warden approvals list`.",
+        "The run has ended: it succeeded or failed, so there is nothing to go on with. (A "
+        "run that waits, was stopped for a person, was killed or was interrupted can be "
+        "resumed; one whose approval is still pending just stays waiting.)",
+        "See the run's state with `warden runs show RUN`; start the task again as a new "
+        "run if it must be redone.",
     ),
-    "W-RUN-003": _d(
+    "W-RUN-003": _s(
         "Turn limit reached",
         "The model took more turns than the runner's `max_turns` allows without finishing "
         "the task. The run stops and escalates.",
         "Read the escalation packet (`warden runs escalation RUN`): the agent is likely stuck; "
         "raise `max_turns` only if the task really needs more steps.",
     ),
-    "W-RUN-004": _o(
+    "W-RUN-004": _s(
         "Model unavailable; run escalated",
         "Every model on the run's route failed (after retries) for one step, so the run "
         "stopped and escalated instead of guessing.",

@@ -97,6 +97,12 @@ class RunnerSettings(BaseModel):
     min_confidence: dict[str, float] = {}
     """Risk tier → the confidence a cheaper model's turn needs to be kept."""
     max_turns: int = Field(default=20, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    """The runner's own per-run limits; the agent's manifest budgets apply too, and the
+    tighter of the two wins."""
+    max_usd: float | None = Field(default=None, gt=0)
+    max_tool_calls: int | None = Field(default=None, ge=1)
+    max_wall_seconds: float | None = Field(default=None, gt=0)
     response_cache: str | float | None = None
     """How long identical model requests are answered from memory (a duration)."""
     system: str | None = None

@@ -4,7 +4,7 @@ Every message the runner puts in front of a model carries a `Label`. The gate se
 labels of the context a call was proposed in (`ToolCall.content`): a run whose context
 holds untrusted text is *tainted*, and policies can read ``run.tainted``. Enforcing which
 arguments may come from which content is the provenance stage's job (see
-docs/concepts/provenance.md).
+docs/concepts/runner.md).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import pytest
 from tests.cli.conftest import Seeded, invoke, resume, rows
 from warden.runs import ActionState
 
-RESUMES = "approved; the action runs when its agent resumes"
+RESUMES = "approved; the action runs when its run resumes"
 
 
 def test_list_shows_the_pending_requests_and_what_each_still_needs(seeded: Seeded) -> None:

@@ -153,7 +153,7 @@ def test_a_denied_payment_is_told_to_the_model_and_the_run_goes_on(
     assert (result.status, result.answer) == (RunStatus.SUCCEEDED, "Finance said no.")
     told = [m for m in model.requests[-1].messages if m.role is Role.TOOL]
     assert [(m.content, m.is_error) for m in told] == [
-        ("A person did not approve this call; it was not made.", True)
+        ("A person did not approve this call (fiona: not in the contract); it was not made.", True)
     ]
     assert tools.BACKEND.charges == []
     row = store.run(waiting.run_id)

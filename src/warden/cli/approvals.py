@@ -32,7 +32,10 @@ _STATUS_STYLE = {
 }
 _OPEN = (ApprovalStatus.PENDING, ApprovalStatus.APPROVED)
 _NO_ROLES: Mapping[str, frozenset[str]] = {}
-_RESUMES = "the action runs when its agent resumes (Gate.resume or Gate.wait)"
+_RESUMES = (
+    "the action runs when its run resumes (`warden runs resume RUN`, or Gate.resume / "
+    "Gate.wait in code)"
+)
 
 
 @cli.group()

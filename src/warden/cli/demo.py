@@ -5,7 +5,7 @@ SQLite database, four tools, the seed's manifest and policies, 20+ tickets), run
 ticket through the runner — a scripted model plays the agent, every tool call goes
 through `Gate.execute` on the workspace's SQLite store — with a live progress bar, then
 prints the fleet summary and the commands to try next. The workspace stays for
-`warden runs`, `warden approvals`, `warden audit` and the dashboard.
+`warden runs`, `warden approvals` and `warden audit`.
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def demo(workspace: Path, model_latency: float, quiet: bool) -> None:
     injected instruction, a backend that times out. Every tool call is decided,
     recorded durably and executed at most once; large refunds wait for a manager. Then
     the fleet summary, and the commands to approve a waiting refund, resume its run and
-    verify the audit log. The workspace stays for `warden runs` and the dashboard.
+    verify the audit log. The workspace stays for `warden runs` and `warden audit`.
     """
     started = time.perf_counter()
     out = console()

@@ -62,6 +62,11 @@ _KIND_TEXT = {
         "outcome. This is not an exception: `Gate.execute` returns an `Execution` whose "
         "`error.code` is this value, and records it on the action in the audit log."
     ),
+    "stop": (
+        "run stop. This is not an exception: the agent runner stops the run (status "
+        "escalated), returns a `RunResult` whose `code` is this value, and writes an "
+        "escalation packet (`warden runs escalation RUN`)."
+    ),
 }
 
 _DOC_PATH = re.compile(r"docs/([A-Za-z0-9_./-]+\.md)")
@@ -132,6 +137,11 @@ def render_error_index() -> str:
         "was interrupted. The action's state says what Warden knows about its effect. See "
         "[runs and actions](../concepts/runs.md).\n",
         *_index_table("outcome"),
+        "",
+        "## Run stop codes\n",
+        "Set by the agent runner when it stops a run for a person: the run is escalated "
+        "with a packet saying why. See [the runner](../concepts/runner.md).\n",
+        *_index_table("stop"),
     ]
     return "\n".join(lines) + "\n"
 

@@ -208,8 +208,10 @@ def show_run(project: Path, db: Path | None, run_id: str, as_json: bool) -> None
     out.print(f"  started {moment(run.started_at)}{by}{ended}", markup=True)
     calls = f"{run.calls} call{'s' if run.calls != 1 else ''}"
     out.print(f"  {calls}, ${run.usd:.4f}, {run.tokens} tokens", markup=True)
-    if run.reason or run.outcome:
-        out.print(f"  {escape(run.outcome or run.status.value)}: {escape(run.reason or '-')}")
+    if run.reason:
+        out.print(f"  {escape(run.outcome or run.status.value)}: {escape(run.reason)}")
+    elif run.outcome:
+        out.print(f"  {escape(run.outcome)}")
     out.print(f"  [dim]policy {escape(run.policy_revision)}[/]", markup=True)
     if not run.actions:
         out.print("no actions")

@@ -106,7 +106,15 @@ def build_runner(project: Project, store: DurableStore) -> Runner:
     return Runner(
         gate,
         build_route(project),
-        limits=RunLimits(max_turns=settings.max_turns if settings else 20),
+        limits=RunLimits(
+            max_turns=settings.max_turns,
+            max_tokens=settings.max_tokens,
+            max_usd=settings.max_usd,
+            max_tool_calls=settings.max_tool_calls,
+            max_wall_seconds=settings.max_wall_seconds,
+        )
+        if settings is not None
+        else RunLimits(),
         cache=response_cache(project),
         system=settings.system if settings and settings.system else DEFAULT_SYSTEM,
     )

@@ -24,6 +24,7 @@ _KINDS = {
     "model": "stopped: no model could answer",
     "turn_limit": "stopped by the turn limit",
     "in_progress": "stopped: an action is in progress elsewhere",
+    "blocked": "stopped: an approved action cannot run",
 }
 
 
@@ -91,7 +92,7 @@ def options_for(
                 "command": f"edit {where}; {resume}",
             }
         )
-    elif kind in ("model", "in_progress"):
+    elif kind in ("model", "in_progress", "blocked"):
         out.append({"do": "resume when it is back", "command": resume})
     elif kind == "breaker" and where:
         out.append({"do": "find why actions fail", "command": f"warden runs show {run_id}"})
@@ -151,12 +152,16 @@ def render(packet: Mapping[str, Any]) -> str:
         lines += [
             "",
             f"Spent: ${float(cost.get('usd', 0)):.4f}, {cost.get('tokens', 0)} tokens, "
-            f"{cost.get('tool_calls', 0)} tool calls",
+            f"{_plural(int(cost.get('tool_calls', 0)), 'tool call')}",
         ]
     lines += ["", "Options:"]
     for opt in cast(Sequence[Mapping[str, str]], packet.get("options", ())):
         lines.append(f"  - {opt['do']}: {opt['command']}")
     return "\n".join(lines)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _short(value: Any, width: int = 100) -> str:

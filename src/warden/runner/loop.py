@@ -189,6 +189,9 @@ class _State:
     wall_ms: float = 0.0
     waiting: dict[str, Any] | None = None
     answer: str | None = None
+    stopped_at: float | None = None
+    """When the run stopped for a person; resuming leaves the time since out of its wall
+    time, as it does for an approval wait."""
     mark: float = 0.0
     """perf_counter when wall time was last added up (not saved)."""
 
@@ -212,6 +215,7 @@ class _State:
             "wall_ms": self.wall_ms,
             "waiting": self.waiting,
             "answer": self.answer,
+            "stopped_at": self.stopped_at,
         }
 
     @classmethod
@@ -231,6 +235,7 @@ class _State:
                 wall_ms=float(data.get("wall_ms", 0.0)),
                 waiting=data.get("waiting"),
                 answer=data.get("answer"),
+                stopped_at=data.get("stopped_at"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RunError("W-RUN-005", f"run {run_id}: saved state unreadable: {exc}") from None
@@ -346,6 +351,9 @@ class Runner:
             )
             st.waiting = None
         else:
+            if st.stopped_at is not None:
+                self.store.credit_wait(run_id, max(0.0, self._now() - st.stopped_at))
+                st.stopped_at = None
             self.gate.recover()  # settle what a crashed process left executing
             for action in run.actions:  # a timed-out call may have landed since
                 if action.state is ActionState.OUTCOME_UNKNOWN:
@@ -500,9 +508,8 @@ class Runner:
         try:
             ex = self.gate.execute(call, wait_outcome=False)
         except (IdempotencyError, ApprovalError, ExecutionError) as exc:
-            self._stop(
-                st, RunStatus.ESCALATED, kind="in_progress", code=exc.code, reason=exc.message
-            )
+            kind = "in_progress" if isinstance(exc, IdempotencyError) else "blocked"
+            self._stop(st, RunStatus.ESCALATED, kind=kind, code=exc.code, reason=exc.message)
         total_ms = (time.perf_counter() - t0) * 1000.0
         st.tool_ms += ex.duration_ms if not ex.replayed else 0.0
         decision = ex.decision if isinstance(ex.decision, Decision) else None
@@ -540,9 +547,7 @@ class Runner:
                 st, use, f"The call failed [{err.get('code')}]: {err.get('message')}", error=True
             )
         elif state is ActionState.REJECTED:
-            self._answer(
-                st, use, "A person did not approve this call; it was not made.", error=True
-            )
+            self._answer(st, use, self._rejection(ex), error=True)
         elif state is ActionState.AWAITING_APPROVAL:
             self._wait(st, use, ex, decision)
         elif state is ActionState.OUTCOME_UNKNOWN:
@@ -658,6 +663,7 @@ class Runner:
             scope=scope,
         )
         self._event(st, "run.stop", status=status.value, code=code, reason=reason)
+        st.stopped_at = self._now()
         self._save(st, None, escalation=packet)
         self.gate.end_run(st.run_id, status=status, outcome=kind, reason=reason)
         raise _Stop(self._result(st, status, code=code, reason=reason, escalation=packet))
