@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,33 +34,6 @@ from warden.store.sqlite import SQLiteStore
 from warden.testing.loopback import AnthropicServer, OpenAIServer
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def desk() -> Iterator[warden.Project]:
-    saved = list(sys.path)
-    project = warden.load_project(EXAMPLE)
-    yield project
-    sys.path[:] = saved
-    for name, module in list(sys.modules.items()):
-        origin = getattr(module, "__file__", None)
-        if origin and Path(origin).resolve().is_relative_to(EXAMPLE):
-            del sys.modules[name]
-
-
-@pytest.fixture
-def billing_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "billing.db"
-    monkeypatch.setenv("SUPPORT_DESK_BILLING_DB", str(path))
-    monkeypatch.setenv("SUPPORT_DESK_SLOW_SECONDS", "1.5")
-    return path
-
-
-@pytest.fixture
-def backend(desk: warden.Project, billing_db: Path) -> Any:
-    import billing  # pyright: ignore[reportMissingImports]
-
-    return billing.Billing(billing_db)
 
 
 def _endings(runner: Runner) -> dict[str, Any]:

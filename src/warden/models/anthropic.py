@@ -19,22 +19,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from types import TracebackType
-from typing import Any, Literal, Self, TypeAlias, cast
+from typing import Any, Literal, TypeAlias, cast
 
 import anthropic
 from anthropic import types as wire
 
-from warden.errors import ModelError
 from warden.models.base import Message, ModelRequest, ModelTurn, Role, ToolSpec, ToolUse, Usage
 from warden.models.headers import run_headers
+from warden.models.sdk import SDKModel
 
 __all__ = ["AnthropicModel"]
 
 _Block: TypeAlias = wire.TextBlockParam | wire.ToolUseBlockParam | wire.ToolResultBlockParam
 
 
-class AnthropicModel:
+class AnthropicModel(SDKModel):
     """A Claude model behind the Messages API, with tool use.
 
     System messages become the ``system`` parameter; consecutive messages of one side are
@@ -43,6 +42,9 @@ class AnthropicModel:
     key, timeout and retries); it cannot be combined with `base_url`, `api_key` or
     `default_headers`. Close the model (or use it in a ``with``) to close its client.
     """
+
+    _sdk = anthropic
+    _answer = "a message"
 
     def __init__(
         self,
@@ -95,83 +97,12 @@ class AnthropicModel:
         except (AttributeError, TypeError, ValueError) as exc:
             raise self._unreadable(str(exc)) from exc
 
-    def close(self) -> None:
-        """Close the client's connections, when the client was made here."""
-        if self._owns_client:
-            self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"AnthropicModel({self._model!r}, at {self._where()})"
 
-    # --- errors -------------------------------------------------------------------------
-
-    def _where(self) -> str:
-        """The base URL without user info or query: what was called, never a secret."""
-        url = self._client.base_url
-        return str(url.copy_with(username=None, password=None, query=None)).rstrip("/")
-
-    def _error(self, exc: anthropic.AnthropicError) -> ModelError:
-        what = f"anthropic model {self._model!r} at {self._where()}"
-        retries = f"max_retries={self._client.max_retries}"
-        match exc:
-            case anthropic.RateLimitError():
-                return ModelError(
-                    "W-MDL-002",
-                    f"{what}: rate limited (HTTP 429, {retries}): {_detail(exc)}",
-                    retryable=True,
-                )
-            case anthropic.APITimeoutError():
-                return ModelError(
-                    "W-MDL-003",
-                    f"{what}: no answer within {self._client.timeout}s ({retries})",
-                    retryable=True,
-                )
-            case anthropic.APIConnectionError():
-                return ModelError(
-                    "W-MDL-001",
-                    f"{what}: cannot connect ({retries}): {exc.__cause__ or exc}",
-                    retryable=True,
-                )
-            case anthropic.APIStatusError(status_code=408):
-                return ModelError(
-                    "W-MDL-003",
-                    f"{what}: the server timed out (HTTP 408, {retries}): {_detail(exc)}",
-                    retryable=True,
-                )
-            case anthropic.APIStatusError() if exc.status_code >= 500:
-                return ModelError(
-                    "W-MDL-001",
-                    f"{what}: server error (HTTP {exc.status_code}, {retries}): {_detail(exc)}",
-                    retryable=True,
-                )
-            case anthropic.APIStatusError():
-                return ModelError(
-                    "W-MDL-004", f"{what}: refused (HTTP {exc.status_code}): {_detail(exc)}"
-                )
-            case anthropic.APIResponseValidationError():
-                return self._unreadable(str(exc))
-            case _:
-                return ModelError("W-MDL-004", f"{what}: {exc}")
-
-    def _unreadable(self, why: str) -> ModelError:
-        what = f"anthropic model {self._model!r} at {self._where()}"
-        return ModelError("W-MDL-005", f"{what}: the answer is not a message: {why}")
-
-
-def _detail(exc: anthropic.APIStatusError) -> str:
-    """The provider's own error message (``error.message`` of the body)."""
-    return exc.api_message or exc.response.text[:500] or exc.message
+    def _detail(self, exc: Any) -> str:
+        """The provider's own error message (``error.message`` of the body)."""
+        return exc.api_message or exc.response.text[:500] or exc.message
 
 
 # --- to the wire ----------------------------------------------------------------------

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, cast
 
 import openai
 from openai.types import CompletionUsage
@@ -32,9 +31,9 @@ from openai.types.chat import (
     ChatCompletionMessageToolCallUnion,
 )
 
-from warden.errors import ModelError
 from warden.models.base import Message, ModelRequest, ModelTurn, Role, ToolSpec, ToolUse, Usage
 from warden.models.headers import run_headers
+from warden.models.sdk import SDKModel
 
 __all__ = ["OpenAIModel"]
 
@@ -42,7 +41,7 @@ _NEW_TOKEN_LIMIT = frozenset({"openai", "azure"})
 """Providers that take ``max_completion_tokens``; compatible servers take ``max_tokens``."""
 
 
-class OpenAIModel:
+class OpenAIModel(SDKModel):
     """A model behind OpenAI's chat completions protocol, with tool calls.
 
     `model` is the id the server knows (for Azure: the deployment). `provider` names the
@@ -52,6 +51,9 @@ class OpenAIModel:
     base URL, key, timeout and retries); it cannot be combined with `base_url`, `api_key`
     or `default_headers`. Close the model (or use it in a ``with``) to close its client.
     """
+
+    _sdk = openai
+    _answer = "a chat completion"
 
     def __init__(
         self,
@@ -135,87 +137,21 @@ class OpenAIModel:
         except (AttributeError, TypeError, ValueError, IndexError) as exc:
             raise self._unreadable(str(exc)) from exc
 
-    def close(self) -> None:
-        """Close the client's connections, when the client was made here."""
-        if self._owns_client:
-            self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"OpenAIModel({self._model!r}, provider={self._provider!r}, at {self._where()})"
 
-    # --- errors -------------------------------------------------------------------------
+    def _label(self) -> str:
+        return self._provider
 
-    def _where(self) -> str:
-        """The base URL without user info or query: what was called, never a secret."""
-        url = self._client.base_url
-        return str(url.copy_with(username=None, password=None, query=None)).rstrip("/")
-
-    def _error(self, exc: openai.OpenAIError) -> ModelError:
-        what = f"{self._provider} model {self._model!r} at {self._where()}"
-        retries = f"max_retries={self._client.max_retries}"
-        match exc:
-            case openai.RateLimitError():
-                return ModelError(
-                    "W-MDL-002",
-                    f"{what}: rate limited (HTTP 429, {retries}): {_detail(exc)}",
-                    retryable=True,
-                )
-            case openai.APITimeoutError():
-                return ModelError(
-                    "W-MDL-003",
-                    f"{what}: no answer within {self._client.timeout}s ({retries})",
-                    retryable=True,
-                )
-            case openai.APIConnectionError():
-                return ModelError(
-                    "W-MDL-001",
-                    f"{what}: cannot connect ({retries}): {exc.__cause__ or exc}",
-                    retryable=True,
-                )
-            case openai.APIStatusError(status_code=408):
-                return ModelError(
-                    "W-MDL-003",
-                    f"{what}: the server timed out (HTTP 408, {retries}): {_detail(exc)}",
-                    retryable=True,
-                )
-            case openai.APIStatusError() if exc.status_code >= 500:
-                return ModelError(
-                    "W-MDL-001",
-                    f"{what}: server error (HTTP {exc.status_code}, {retries}): {_detail(exc)}",
-                    retryable=True,
-                )
-            case openai.APIStatusError():
-                return ModelError(
-                    "W-MDL-004", f"{what}: refused (HTTP {exc.status_code}): {_detail(exc)}"
-                )
-            case openai.APIResponseValidationError():
-                return self._unreadable(str(exc))
-            case _:
-                return ModelError("W-MDL-004", f"{what}: {exc}")
-
-    def _unreadable(self, why: str) -> ModelError:
-        what = f"{self._provider} model {self._model!r} at {self._where()}"
-        return ModelError("W-MDL-005", f"{what}: the answer is not a chat completion: {why}")
-
-
-def _detail(exc: openai.APIStatusError) -> str:
-    """The provider's own error message (the SDK keeps the ``error`` object as the body)."""
-    body = exc.body
-    message = cast(Mapping[str, object], body).get("message") if isinstance(body, dict) else None
-    if isinstance(message, str) and message:
-        return message
-    return exc.response.text[:500] or exc.message
+    def _detail(self, exc: Any) -> str:
+        """The provider's own error message (the SDK keeps the ``error`` object as the body)."""
+        body = exc.body
+        message = (
+            cast(Mapping[str, object], body).get("message") if isinstance(body, dict) else None
+        )
+        if isinstance(message, str) and message:
+            return message
+        return exc.response.text[:500] or exc.message
 
 
 # --- to the wire ----------------------------------------------------------------------
