@@ -344,3 +344,36 @@ def test_resume_asks_the_reconcile_hook_about_an_unknown_outcome() -> None:
         assert view is not None and view.state is ActionState.SUCCEEDED
         assert payment_tools.BACKEND.find(done.idempotency_key) is not None
         gate.executor.close()
+
+
+def test_time_stopped_for_a_person_is_not_wall_time(
+    gate: warden.Gate, store: SQLiteStore, tools: ModuleType, clock: warden.FixedClock
+) -> None:
+    """A run killed after its first payment, then left for two hours before the switch is
+    lifted: its wall-time limit is measured without those hours, so resuming goes on
+    instead of stopping with W-BUD-004."""
+
+    flipped: list[bool] = []
+
+    def kill_after_first_call(_run: str, event: Any) -> None:
+        if event["kind"] == "tool" and not flipped:
+            flipped.append(True)
+            gate.kill("agent:clerk", by="olga", reason="a bad deploy")
+
+    runner = Runner(
+        gate,
+        scripted(
+            uses("pay", payee="acme", amount_usd=5), uses("pay", payee="bolt", amount_usd=6), DONE
+        ),
+        limits=RunLimits(max_wall_seconds=600),
+        on_event=kill_after_first_call,
+    )
+    killed = runner.run(Task(agent="clerk", goal="Pay acme and bolt"))
+    assert killed.status is RunStatus.KILLED
+    clock.advance(7_200)
+    gate.unkill("agent:clerk", by="olga")
+
+    result = runner.resume(killed.run_id)
+
+    assert result.status is RunStatus.SUCCEEDED, result
+    assert len(tools.BACKEND.charges) == 2
