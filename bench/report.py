@@ -280,7 +280,8 @@ def _render_runner(results: dict[str, Any], console: Console) -> None:
     console.print(table)
     console.print(
         "runner: payments fixture, one `pay` call per turn from a scripted model; the turn's "
-        "save rides with the decision's commit, the outcome commits while the model thinks."
+        "save and the previous outcome ride with the decision's commit (or commit in the "
+        "background 2 ms later, while the model thinks)."
     )
 
 

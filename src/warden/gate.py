@@ -379,10 +379,11 @@ class Gate:
         too. Raises IdempotencyError when the key is busy or was used for another call,
         and ApprovalError when `approval_id` does not let this exact call run.
 
-        With ``wait_outcome=False`` the outcome record is committed in the background
-        while the caller goes on (the runner asks its model meanwhile); the decision record
-        is always on disk before the tool runs. Until that commit lands, a crash leaves the
-        action executing, for `recover` to settle."""
+        With ``wait_outcome=False`` the outcome record rides with the store's next commit
+        (the next decision's), or is committed in the background a moment later, while the
+        caller goes on (the runner asks its model meanwhile); the decision record is always
+        on disk before the tool runs. Until the outcome lands, a crash leaves the action
+        executing, for `recover` to settle."""
         return self.executor.execute(call, approval_id=approval_id, wait_outcome=wait_outcome)
 
     def resume(self, action_id: str) -> Execution:

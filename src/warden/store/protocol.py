@@ -185,9 +185,10 @@ class DurableStore(StateStore, Protocol):
         """Record an outcome if the action is still in ``outcome.expect`` (a compare-and-set,
         so two recoverers never both settle one action); returns whether it was written.
 
-        With ``wait=False`` the write is queued and committed in the background (before any
-        later write of this store); it returns True. A crash before that commit leaves the
-        action executing, for recovery to settle (reconcile, or outcome unknown)."""
+        With ``wait=False`` the write rides with the next write this store commits, or is
+        committed in the background a moment later if none comes (always before any later
+        write); it returns True. A crash before that commit leaves the action executing, for
+        recovery to settle (reconcile, or outcome unknown)."""
         ...
 
     def action(self, action_id: str) -> ActionView | None: ...

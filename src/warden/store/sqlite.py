@@ -96,6 +96,10 @@ class SQLiteStore(MemoryStore):
         self._known_runs: set[str] = set()
         self._deferred: list[Callable[[sqlite3.Connection], Any]] = []
         self._deferred_lock = threading.Lock()
+        self._deferred_added = threading.Event()
+        self.defer_s = 0.002
+        """How long a deferred write waits for a write to ride with before it is committed
+        on its own, in the background."""
         self._loaded_ledgers: set[str] = set()
         self._loaded_history: set[str] = set()
         self._breaker_dirty: set[str] = set()
@@ -116,6 +120,10 @@ class SQLiteStore(MemoryStore):
             target=self._checkpoint_loop, name="warden-checkpoint", daemon=True
         )
         self._checkpointer.start()
+        self._flusher = threading.Thread(
+            target=self._flush_loop, name="warden-deferred", daemon=True
+        )
+        self._flusher.start()
         self._load_breakers()
         self._refresh_kills(force=True)
 
@@ -219,6 +227,24 @@ class SQLiteStore(MemoryStore):
             return None
         return self._writer.submit(op)
 
+    def _defer(self, op: Callable[[sqlite3.Connection], Any]) -> None:
+        """Queue `op` to ride with the next write this store commits (in its transaction),
+        or to be committed in the background `defer_s` later if none comes."""
+        with self._deferred_lock:
+            self._deferred.append(op)
+        self._deferred_added.set()
+
+    def _flush_loop(self) -> None:
+        while not self._closed:
+            self._deferred_added.wait()
+            self._deferred_added.clear()
+            if self._closed:
+                return
+            time.sleep(self.defer_s)
+            if self._deferred and not self._closed:
+                with contextlib.suppress(Exception):
+                    self._submit(lambda conn: None, wait=False)
+
     def flush(self) -> None:
         """Commit deferred writes now."""
         if self._deferred:
@@ -230,7 +256,9 @@ class SQLiteStore(MemoryStore):
         with contextlib.suppress(Exception):
             self.flush()
         self._closed = True
+        self._deferred_added.set()
         self._writer.close()
+        self._flusher.join()
         self._checkpoint_stop.set()
         self._checkpointer.join()
         with self._readers_lock:
@@ -491,8 +519,7 @@ class SQLiteStore(MemoryStore):
         if wait:
             self._submit(op)
         else:  # rides with the next write this store commits (its transaction, or earlier)
-            with self._deferred_lock:
-                self._deferred.append(op)
+            self._defer(op)
         self._known_runs.add(start.run_id)
 
     def run_state(self, run_id: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
@@ -743,8 +770,8 @@ class SQLiteStore(MemoryStore):
 
         if wait:
             written = bool(self._submit(op))
-        else:
-            self._submit(op, wait=False)
+        else:  # rides with the next write, or commits in the background soon after
+            self._defer(op)
             written = True
         if o.at - self._last_purge > 3600.0:
             self._last_purge = o.at
