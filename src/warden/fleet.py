@@ -15,7 +15,7 @@ from typing import Any
 from warden.runs import ActionState, RunStatus
 from warden.store.protocol import DurableStore
 
-__all__ = ["FleetSummary", "p95"]
+__all__ = ["AgentFigures", "FleetSummary", "p95"]
 
 
 def p95(values: Sequence[float]) -> float:
@@ -25,6 +25,27 @@ def p95(values: Sequence[float]) -> float:
     ordered = sorted(values)
     rank = max(1, -(-95 * len(ordered) // 100))  # ceil(0.95 n)
     return ordered[rank - 1]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AgentFigures:
+    """One agent's share of a fleet summary."""
+
+    runs: int
+    succeeded: int
+    usd: float
+
+    @property
+    def cost_per_success(self) -> float | None:
+        return self.usd / self.succeeded if self.succeeded else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "runs": self.runs,
+            "succeeded": self.succeeded,
+            "usd": self.usd,
+            "cost_per_success": self.cost_per_success,
+        }
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -52,6 +73,8 @@ class FleetSummary:
     tool_cache_hits: int
     tool_saved_ms: float
     escalation_codes: Mapping[str, int]
+    by_agent: Mapping[str, AgentFigures]
+    """Runs, successes, spend and cost per successful outcome of each agent."""
 
     @property
     def success_rate(self) -> float:
@@ -61,6 +84,7 @@ class FleetSummary:
         out = asdict(self)
         out["success_rate"] = self.success_rate
         out["escalation_codes"] = dict(self.escalation_codes)
+        out["by_agent"] = {a: figures.to_dict() for a, figures in self.by_agent.items()}
         return out
 
     @classmethod
@@ -75,12 +99,17 @@ class FleetSummary:
         model_hits = tool_hits = 0
         usd = saved_usd = saved_ms = 0.0
         n = 0
+        agents: dict[str, list[float]] = {}
         for run_id in run_ids:
             run = store.run(run_id)
             if run is None:
                 continue
             n += 1
             statuses[run.status] += 1
+            mine = agents.setdefault(run.agent, [0, 0, 0.0])
+            mine[0] += 1
+            mine[1] += run.status is RunStatus.SUCCEEDED
+            mine[2] += run.usd
             usd += run.usd
             tokens += run.tokens
             calls += run.calls
@@ -136,4 +165,8 @@ class FleetSummary:
             tool_cache_hits=tool_hits,
             tool_saved_ms=saved_ms,
             escalation_codes=codes,
+            by_agent={
+                a: AgentFigures(runs=int(r), succeeded=int(s), usd=u)
+                for a, (r, s, u) in sorted(agents.items())
+            },
         )

@@ -180,4 +180,6 @@ class RunView:
     usd: float = 0.0
     tokens: int = 0
     started_by: str | None = None
+    task: str | None = None
+    """The task's own key (a ticket id), when the runner started the run."""
     actions: tuple[ActionView, ...] = field(default_factory=tuple[ActionView, ...])

@@ -12,10 +12,11 @@ def test_list_shows_each_run_newest_first(seeded: Seeded) -> None:
     code, out = invoke("runs", "list", "-p", str(seeded.root))
     assert code == 0, out
     lines = out.splitlines()
-    assert lines[0].split() == ["run", "agent", "status", "started", "calls", "cost", "reason"]
+    header = ["run", "agent", "task", "status", "started", "calls", "cost", "reason"]
+    assert lines[0].split() == header
     assert [line.split()[0] for line in lines[1:]] == ["run_2", "run_1"]
     run_1 = lines[2].split()
-    assert run_1[1:3] == ["payer", "waiting"] and run_1[5] == "1"
+    assert run_1[1:4] == ["payer", "-", "waiting"] and run_1[6] == "1"
 
 
 def test_list_filters_by_status_and_limits(seeded: Seeded) -> None:

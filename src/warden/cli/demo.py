@@ -233,6 +233,14 @@ def _print_summary(out: Any, s: FleetSummary, wall_s: float, latency_ms: float) 
         ("policy blocks", f"{s.policy_blocks} tool calls denied"),
         ("spend", f"${s.usd:.4f} for {s.tokens:,} tokens and {s.tool_calls} tool calls"),
         ("cost per successful outcome", cps),
+        *(
+            (
+                f"  {agent}",
+                f"{a.runs} runs, {a.succeeded} succeeded, ${a.usd:.4f}, "
+                + (f"${a.cost_per_success:.4f} per success" if a.cost_per_success else "-"),
+            )
+            for agent, a in s.by_agent.items()
+        ),
         (
             "p95 run latency",
             f"{s.p95_ms:,.0f} ms  (model {s.p95_model_ms:,.0f} ms, tools {s.p95_tool_ms:,.0f} ms, "

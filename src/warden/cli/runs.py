@@ -50,6 +50,7 @@ def run_dict(run: RunView) -> dict[str, Any]:
         "started_at": run.started_at,
         "ended_at": run.ended_at,
         "started_by": run.started_by,
+        "task": run.task,
         "outcome": run.outcome,
         "reason": run.reason,
         "calls": run.calls,
@@ -120,7 +121,7 @@ def list_runs(
         return
     table = Table(box=None, pad_edge=False)
     table.add_column("run", no_wrap=True, min_width=max(len(r.id) for r in found))
-    for col in ("agent", "status", "started", "calls", "cost"):
+    for col in ("agent", "task", "status", "started", "calls", "cost"):
         right = col in ("calls", "cost")
         table.add_column(col, overflow="fold", justify="right" if right else "left")
     table.add_column("reason", overflow="fold")
@@ -128,6 +129,7 @@ def list_runs(
         table.add_row(
             escape(r.id),
             escape(r.agent),
+            escape(r.task or "-"),
             _status(r.status),
             moment(r.started_at),
             str(r.calls),

@@ -873,6 +873,7 @@ class Runner:
                 policy_revision=self.gate.policies.revision,
                 started_at=st.started_at,
                 started_by=task.on_behalf_of,
+                task=task.key or None,
                 status=status,
                 escalation=escalation,
             ),

@@ -134,9 +134,10 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     ),
     (
         2,
-        "the runner's saved conversations and escalation packets; time runs spent waiting",
+        "the runner's conversations and escalation packets; task keys; time spent waiting",
         """
         ALTER TABLE runs ADD COLUMN waited_s REAL NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN task TEXT;
 
         CREATE TABLE run_states (
             run_id     TEXT PRIMARY KEY,

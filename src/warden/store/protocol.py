@@ -159,6 +159,8 @@ class RunStart:
     policy_revision: str
     started_at: float
     started_by: str | None = None
+    task: str | None = None
+    """The task's own key (a ticket id), shown by `warden runs list`."""
     status: RunStatus | None = None
     """running or waiting, to (re)open the run; None leaves its status alone."""
     escalation: Mapping[str, Any] | None = None

@@ -490,13 +490,14 @@ class SQLiteStore(MemoryStore):
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT OR IGNORE INTO runs (id, agent, status, policy_revision, started_at, "
-                "started_by) VALUES (?, ?, 'running', ?, ?, ?)",
+                "started_by, task) VALUES (?, ?, 'running', ?, ?, ?, ?)",
                 (
                     start.run_id,
                     start.agent,
                     start.policy_revision,
                     start.started_at,
                     start.started_by,
+                    start.task,
                 ),
             )
             conn.execute(
@@ -964,7 +965,7 @@ class SQLiteStore(MemoryStore):
 
     _RUN_COLUMNS = (
         "id, agent, status, policy_revision, started_at, ended_at, outcome, reason, calls, "
-        "usd, tokens, started_by"
+        "usd, tokens, started_by, task"
     )
 
     def run(self, run_id: str) -> RunView | None:
@@ -1095,7 +1096,9 @@ def _action_view(row: tuple[Any, ...]) -> ActionView:
 
 
 def _run_view(row: tuple[Any, ...], actions: tuple[ActionView, ...]) -> RunView:
-    id_, agent, status, revision, started, ended, outcome, reason, calls, usd, tokens, by = row
+    id_, agent, status, revision, started, ended, outcome, reason, calls, usd, tokens, by, task = (
+        row
+    )
     return RunView(
         id=id_,
         agent=agent,
@@ -1109,5 +1112,6 @@ def _run_view(row: tuple[Any, ...], actions: tuple[ActionView, ...]) -> RunView:
         usd=usd,
         tokens=tokens,
         started_by=by,
+        task=task,
         actions=actions,
     )
