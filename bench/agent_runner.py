@@ -13,6 +13,7 @@ a subprocess.
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -82,6 +83,7 @@ def measure_runner(
         out: dict[str, Any] = {"runs": runs, "steps_per_run": steps, "by_model_latency": {}}
         for latency in latencies:
             out["by_model_latency"][f"{latency:g}"] = _steps(folder, runs, steps, latency)
+            out.setdefault("raw_commit_ms", {})[f"{latency:g}"] = _raw_commit(folder, latency)
         if demo:
             out["demo_wall_s"] = _demo_wall(folder / "demo")
         return out
@@ -125,6 +127,28 @@ def _steps(folder: Path, runs: int, steps: int, latency_ms: float) -> dict[str, 
             "p99": _pct(executes, 0.99),
         },
     }
+
+
+def _raw_commit(folder: Path, idle_ms: float, n: int = 60) -> float:
+    """p50 of one-row INSERT + COMMIT in WAL with synchronous=FULL, `idle_ms` apart: the
+    floor any durable decision record stands on, on this disk."""
+    conn = sqlite3.connect(folder / f"raw-{idle_ms:g}.db", isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("CREATE TABLE t (x INTEGER)")
+        took: list[float] = []
+        for i in range(n):
+            started = time.perf_counter()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t VALUES (?)", (i,))
+            conn.execute("COMMIT")
+            took.append((time.perf_counter() - started) * 1000.0)
+            if idle_ms:
+                time.sleep(idle_ms / 1000.0)
+        return statistics.median(took)
+    finally:
+        conn.close()
 
 
 def _demo_wall(workspace: Path) -> float:

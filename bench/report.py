@@ -251,6 +251,7 @@ def _render_runner(results: dict[str, Any], console: Console) -> None:
     _columns(
         table, ("measurement", "p50", "p90", "p99", "of which Gate.execute p50", "target", "result")
     )
+    raw = section.get("raw_commit_ms", {})
     for latency, row in section["by_model_latency"].items():
         o, g = row["overhead_ms"], row["gate_execute_ms"]
         name = f"runner overhead, model answering in {latency} ms"
@@ -266,6 +267,16 @@ def _render_runner(results: dict[str, Any], console: Console) -> None:
             goal,
             verdict,
         )
+        if latency in raw:
+            table.add_row(
+                f"  raw SQLite commit, {latency} ms apart (the floor)",
+                f"{raw[latency]:.2f} ms",
+                "-",
+                "-",
+                "-",
+                "-",
+                "[dim]info[/dim]",
+            )
     if "demo_wall_s" in section:
         goal, verdict = _verdict(by_name["demo wall time"])
         table.add_row(
