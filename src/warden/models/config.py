@@ -24,6 +24,17 @@ PROVIDERS = ("openai", "azure", "anthropic", "scripted")
 
 def build_model(spec: ModelSettings, project: Project) -> Model:
     """One model from its settings; errors name warden.yaml and what to fix."""
+    try:
+        return _build(spec, project)
+    except ProjectError:
+        raise
+    except Exception as exc:  # the SDK refused its settings (no API key ...)
+        raise _error(
+            project, f"cannot set up the {spec.provider} model {spec.name!r}: {exc}"
+        ) from None
+
+
+def _build(spec: ModelSettings, project: Project) -> Model:
     key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
     if spec.api_key_env and key is None:
         raise _error(project, f"the environment variable {spec.api_key_env} is not set")
