@@ -261,3 +261,27 @@ def test_a_tools_result_is_labelled_by_whether_its_output_is_trusted(
     told = last_tool_message(model)
     assert (told.label, told.is_error) == (label, False)
     assert told.source.startswith("tool ")
+
+
+def test_an_outcome_nothing_could_reconcile_is_on_disk_before_the_next_step(
+    gate: warden.Gate, store: SQLiteStore
+) -> None:
+    """The runner lets an outcome record ride with the next commit only when the tool has
+    a reconcile hook; for one without (send_email), the record is committed before the
+    runner goes on, so a crash at the next step cannot leave it unknown."""
+    seen: list[str] = []
+
+    def look(_run: str, event: Any) -> None:
+        if event["kind"] == "tool" and event["tool"] == "send_email":
+            found = store.action(event["action_id"])  # a read: what is on disk
+            seen.append(found.state.value if found is not None else "missing")
+
+    runner = Runner(
+        gate,
+        scripted(uses("send_email", to="ops@example.com", body="hello"), DONE),
+        on_event=look,
+    )
+    result = runner.run(Task(agent="clerk", goal="Say hello to ops"))
+
+    assert result.status is RunStatus.SUCCEEDED
+    assert seen == ["succeeded"]

@@ -506,7 +506,9 @@ class Runner:
         )
         t0 = time.perf_counter()
         try:
-            ex = self.gate.execute(call, wait_outcome=False)
+            # the outcome record need not be on disk before the next step when recovery can
+            # find the effect again (a reconcile hook); otherwise wait for it
+            ex = self.gate.execute(call, wait_outcome=tool is None or tool.reconcile_fn is None)
         except (IdempotencyError, ApprovalError, ExecutionError) as exc:
             kind = "in_progress" if isinstance(exc, IdempotencyError) else "blocked"
             self._stop(st, RunStatus.ESCALATED, kind=kind, code=exc.code, reason=exc.message)
