@@ -377,3 +377,30 @@ def test_time_stopped_for_a_person_is_not_wall_time(
 
     assert result.status is RunStatus.SUCCEEDED, result
     assert len(tools.BACKEND.charges) == 2
+
+
+def test_an_open_breaker_stops_the_run_with_where_it_is_set(
+    gate: warden.Gate, tools: ModuleType, clock: warden.FixedClock
+) -> None:
+    """The agent's writes keep failing, its breaker opens: the gate demotes the next write
+    to a suggestion (W-BRK-001), and the runner stops the run for a person instead of
+    going on with a demoted agent."""
+    manifest = gate.agent("fragile")
+    assert manifest is not None and manifest.breaker is not None
+    for _ in range(3):
+        gate.store.breaker_record(
+            "fragile", manifest.breaker, ok=False, now=clock.timestamp(), probe=False
+        )
+    runner = Runner(gate, scripted(uses("pay", payee="acme", amount_usd=5), DONE))
+
+    result = runner.run(Task(agent="fragile", goal="Pay acme"))
+
+    assert (result.status, result.code) == (RunStatus.ESCALATED, "W-BRK-001")
+    assert result.escalation is not None
+    stopped = result.escalation["stopped_by"]
+    assert stopped["kind"] == "breaker"
+    assert stopped["where"] == [
+        f"agents/fragile.yaml:{line_of('agents/fragile.yaml', 'circuit_breakers')}"
+    ]
+    assert "circuit breaker" in render(result.escalation)
+    assert tools.BACKEND.charges == []

@@ -94,8 +94,14 @@ def options_for(
         )
     elif kind in ("model", "in_progress", "blocked"):
         out.append({"do": "resume when it is back", "command": resume})
-    elif kind == "breaker" and where:
-        out.append({"do": "find why actions fail", "command": f"warden runs show {run_id}"})
+    elif kind == "breaker":
+        out.append(
+            {
+                "do": "find why the agent's actions fail, then resume once the breaker closes "
+                "(its cooldown, then one probe)",
+                "command": f"warden runs show {run_id}; {resume}",
+            }
+        )
     out.append({"do": "take the task over by hand", "command": f"warden runs show {run_id}"})
     return out
 

@@ -9,7 +9,7 @@ their idempotency keys instead of running them again::
     ask the model ──> save the turn ──> Gate.execute each call ──> tool results ──┐
          ▲                                                                         │
          └─────────────────────────────────────────────────────────────────────────┘
-    stops: no more calls (succeeded) · budget, loop, kill switch, breaker, outcome
+    stops: no more calls (succeeded) · budget, loop, kill switch, open breaker, outcome
     unknown, turn limit, no model (escalated, with a packet) · approval (waiting)
 
 Limits per run: the agent manifest's budgets (tokens, USD, tool calls, wall time) and
@@ -561,8 +561,8 @@ class Runner:
                 reason=(ex.error or {}).get("message", "the outcome of an action is unknown"),
                 proposed=(use, ex),
             )
-        elif decision is not None and decision.stop_run:
-            self._stop_for(st, use, ex, decision)
+        elif decision is not None and (decision.stop_run or decision.code == "W-BRK-001"):
+            self._stop_for(st, use, ex, decision)  # a breaker's demotion stops the run too
         elif decision is not None and decision.outcome is Outcome.SUGGEST_ONLY:
             self._answer(
                 st,
@@ -604,8 +604,11 @@ class Runner:
             if manifest is not None:
                 line = manifest.doc.line_of(("agent", "loop_detection", "max_identical_calls"))
                 where.append(f"{manifest.file}:{line}" if line else manifest.file)
-        else:
+        else:  # W-BRK-001: the breaker demoted the agent's writes to suggestions
             kind, status = "breaker", RunStatus.ESCALATED
+            if manifest is not None:
+                line = manifest.doc.line_of(("agent", "circuit_breakers"))
+                where.append(f"{manifest.file}:{line}" if line else manifest.file)
         self._stop(
             st,
             status,
