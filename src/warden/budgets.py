@@ -54,6 +54,11 @@ class Ledger:
     reserved_tokens: int = 0
 
     @property
+    def committed(self) -> tuple[int, float, int]:
+        """(calls, USD, tokens) committed: what a store persists for the run."""
+        return self.committed_calls, self.committed_usd, self.committed_tokens
+
+    @property
     def calls(self) -> int:
         return self.committed_calls + self.reserved_calls
 

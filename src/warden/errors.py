@@ -130,7 +130,7 @@ CODES: dict[str, CodeInfo] = {
     "W-PRJ-005": _e(
         "Runner not configured",
         "The command runs or resumes agents, and warden.yaml's `runner:` section is missing "
-        "or names a model Warden cannot build (an unknown provider, a missing name, script "
+        "or names a model Warden cannot build (a missing name, script "
         "or API-key variable).",
         "Add `runner: {models: [{provider: openai, name: gpt-4o-mini, api_key_env: "
         "OPENAI_API_KEY}]}` or a scripted model; see docs/how-to/run-agents.md.",

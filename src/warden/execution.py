@@ -393,11 +393,7 @@ class Executor:
                 attempts=attempts,
                 duration_ms=duration_ms,
                 redact_fields=decision.redact_fields if decision is not None else frozenset(),
-                ledger=(
-                    (ledger.committed_calls, ledger.committed_usd, ledger.committed_tokens)
-                    if ledger is not None
-                    else None
-                ),
+                ledger=ledger.committed if ledger is not None else None,
                 run_status=RunStatus.ESCALATED if unknown else None,
                 run_reason=error["message"] if unknown and error else None,
                 how="cache" if hit is not None else "executed",
@@ -647,11 +643,7 @@ class Executor:
         settled = expect is ActionState.OUTCOME_UNKNOWN  # its budget was settled already
         if not release and not settled:  # it took effect, or may have: it counts
             found = self.store.ledger(view.run_id)
-            calls, usd, tokens = (
-                (found.committed_calls, found.committed_usd, found.committed_tokens)
-                if found is not None
-                else (0, 0.0, 0)
-            )
+            calls, usd, tokens = found.committed if found is not None else (0, 0.0, 0)
             ledger = (calls + 1, usd + view.est_usd, tokens + view.est_tokens)
         written = self.store.record_outcome(
             ActionOutcome(

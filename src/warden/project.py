@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -73,7 +73,7 @@ class ModelSettings(BaseModel):
     """One model of the runner's route (``runner.models:`` in warden.yaml)."""
 
     model_config = ConfigDict(extra="forbid")
-    provider: str = Field(min_length=1)
+    provider: Literal["openai", "azure", "anthropic", "scripted"]
     """``openai`` (also any OpenAI-compatible server), ``azure``, ``anthropic`` or ``scripted``."""
     name: str = ""
     """The model id (``gpt-4o-mini``); for Azure, the deployment."""

@@ -11,7 +11,6 @@ prints the fleet summary and the commands to try next. The workspace stays for
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from warden.cli.main import cli, console
+from warden.cli.render import bundled_example, command_name
 from warden.fleet import FleetSummary
 from warden.models.config import build_runner
 from warden.models.scripted import ScriptedModel
@@ -47,12 +47,8 @@ _STYLE = {
 
 
 def example_folder() -> Path:
-    """The support-desk example (from a source checkout, or installed beside the package)."""
-    for base in (Path(__file__).resolve().parents[3], Path(sys.prefix)):
-        found = base / "examples" / "support_desk"
-        if (found / "warden.yaml").is_file():
-            return found
-    raise click.ClickException("the support-desk example is missing from this installation")
+    """The support-desk example shipped with Warden."""
+    return bundled_example("support_desk")
 
 
 def make_workspace(target: Path, source: Path | None = None) -> Path:
@@ -264,7 +260,7 @@ def _print_summary(out: Any, s: FleetSummary, wall_s: float, latency_ms: float) 
 
 
 def _print_next(out: Any, ws: Path, project: Project, results: Sequence[RunResult]) -> None:
-    exe = _command_name()
+    exe = command_name()
     p = f"-p {ws}"
     lines: list[str] = []
     waiting = next((r for r in results if r.status is RunStatus.WAITING and r.escalation), None)
@@ -286,17 +282,3 @@ def _print_next(out: Any, ws: Path, project: Project, results: Sequence[RunResul
     out.print("\n[bold]Next, try[/] (in this order):", markup=True)
     for line in lines:
         out.print(f"  {escape(line)}", markup=True)
-
-
-def _command_name() -> str:
-    """`warden` when it is on PATH, else the path a user can type (e.g. .venv/bin/warden)."""
-    here = Path(sys.argv[0]).resolve()
-    found = shutil.which("warden")
-    if found is not None and Path(found).resolve() == here:
-        return "warden"
-    if here.name == "warden":
-        try:
-            return str(here.relative_to(Path.cwd()))
-        except ValueError:
-            return str(here)
-    return "warden"

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import click
 
-__all__ = ["compact", "echo_json", "json_option", "moment", "relative", "span"]
+__all__ = [
+    "bundled_example",
+    "command_name",
+    "compact",
+    "echo_json",
+    "json_option",
+    "moment",
+    "relative",
+    "shown_path",
+    "span",
+]
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead.")
 
@@ -43,3 +57,29 @@ def compact(value: Any, width: int = 60) -> str:
 def echo_json(value: Any) -> None:
     """Print a JSON document for scripts: indented, keys sorted, UTF-8 as is."""
     click.echo(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def bundled_example(name: str) -> Path:
+    """An example project shipped with Warden (in the wheel, or in a source checkout)."""
+    for base in (Path(str(resources.files("warden"))), Path(__file__).resolve().parents[3]):
+        found = base / "examples" / name
+        if (found / "warden.yaml").is_file():
+            return found
+    raise click.ClickException(f"the {name} example is missing from this installation")
+
+
+def shown_path(path: Path) -> Path:
+    """`path` relative to the working folder when it is under it, for commands to print."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def command_name() -> str:
+    """`warden` when it is on PATH, else the path a user can type (e.g. .venv/bin/warden)."""
+    here = Path(sys.argv[0]).resolve()
+    found = shutil.which("warden")
+    if found is not None and Path(found).resolve() == here:
+        return "warden"
+    return str(shown_path(here)) if here.name == "warden" else "warden"

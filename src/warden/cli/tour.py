@@ -10,12 +10,9 @@ checkpointed, and caught when a byte of it is changed.
 
 from __future__ import annotations
 
-import shutil
 import statistics
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ from rich.table import Table
 
 from warden.cli.main import cli, console
 from warden.cli.policy import outcome_text
+from warden.cli.render import bundled_example, command_name, shown_path
 from warden.clock import CountingIds, FixedClock
 from warden.decision import Decision
 from warden.gate import Gate, ToolCall
@@ -36,14 +34,8 @@ __all__ = ["Scenario", "example_project", "run_scenarios"]
 
 
 def example_project() -> Path:
-    """The refund example shipped with Warden (in the wheel, or in a source checkout)."""
-    packaged = Path(str(resources.files("warden"))) / "examples" / "refunds"
-    if (packaged / "warden.yaml").is_file():
-        return packaged
-    source = Path(__file__).resolve().parents[3] / "examples" / "refunds"
-    if (source / "warden.yaml").is_file():
-        return source
-    raise click.ClickException("the refund example project is missing from this installation")
+    """The refund example shipped with Warden."""
+    return bundled_example("refunds")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -348,8 +340,8 @@ def tour(project: Path | None, db: Path | None) -> None:
         )
         out.print(f"[dim]policy revision {results[0][1].policy_revision}[/]", markup=True)
         _durable_part(out, loaded, store, results)
-        shown = path if project else _relative(path)
-        exe = _command_name()
+        shown = path if project else shown_path(path)
+        exe = command_name()
         out.print("\nNext, try:", markup=True)
         db_hint = f" --db {db}" if db is not None else ""
         for cmd in (
@@ -445,19 +437,3 @@ def _durable_part(
                 f"[red]{exc.code}[/] {escape(exc.message)}",
                 markup=True,
             )
-
-
-def _relative(path: Path) -> Path:
-    try:
-        return path.relative_to(Path.cwd())
-    except ValueError:
-        return path
-
-
-def _command_name() -> str:
-    """`warden` when it is on PATH, else the path a user can type (e.g. .venv/bin/warden)."""
-    here = Path(sys.argv[0]).resolve()
-    found = shutil.which("warden")
-    if found is not None and Path(found).resolve() == here:
-        return "warden"
-    return str(_relative(here)) if here.name == "warden" else "warden"

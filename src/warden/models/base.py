@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, cast, runtime_checkable
 
+from warden.canonical import content_hash
 from warden.errors import ModelError
 from warden.provenance import Label
 
@@ -147,8 +148,6 @@ class ModelRequest:
     def cache_key(self, model: str) -> str:
         """A hash of everything that decides the answer (not the run id, not the task key:
         identical messages get the same answer)."""
-        from warden.canonical import content_hash
-
         return content_hash(
             [
                 model,

@@ -19,8 +19,6 @@ from warden.store.protocol import DurableStore
 
 __all__ = ["build_model", "build_route", "build_runner", "response_cache"]
 
-PROVIDERS = ("openai", "azure", "anthropic", "scripted")
-
 
 def build_model(spec: ModelSettings, project: Project) -> Model:
     """One model from its settings; errors name warden.yaml and what to fix."""
@@ -69,17 +67,15 @@ def _build(spec: ModelSettings, project: Project) -> Model:
             timeout_s=spec.timeout_s,
             max_retries=spec.max_retries,
         )
-    if spec.provider == "anthropic":
-        from warden.models.anthropic import AnthropicModel
+    from warden.models.anthropic import AnthropicModel  # the last provider warden.yaml allows
 
-        return AnthropicModel(
-            spec.name,
-            base_url=spec.base_url,
-            api_key=key,
-            timeout_s=spec.timeout_s,
-            max_retries=spec.max_retries,
-        )
-    raise _error(project, f"unknown model provider {spec.provider!r} (use {', '.join(PROVIDERS)})")
+    return AnthropicModel(
+        spec.name,
+        base_url=spec.base_url,
+        api_key=key,
+        timeout_s=spec.timeout_s,
+        max_retries=spec.max_retries,
+    )
 
 
 def build_route(project: Project) -> Route:
@@ -112,20 +108,19 @@ def _error(project: Project, message: str) -> ProjectError:
 
 def build_runner(project: Project, store: DurableStore) -> Runner:
     """A runner for `project` on `store`, as ``runner:`` in warden.yaml configures it."""
+    route = build_route(project)  # W-PRJ-005 when there is no runner: section
     settings = project.runner
-    gate = project.gate(store=store)
+    assert settings is not None
     return Runner(
-        gate,
-        build_route(project),
+        project.gate(store=store),
+        route,
         limits=RunLimits(
             max_turns=settings.max_turns,
             max_tokens=settings.max_tokens,
             max_usd=settings.max_usd,
             max_tool_calls=settings.max_tool_calls,
             max_wall_seconds=settings.max_wall_seconds,
-        )
-        if settings is not None
-        else RunLimits(),
+        ),
         cache=response_cache(project),
-        system=settings.system if settings and settings.system else DEFAULT_SYSTEM,
+        system=settings.system or DEFAULT_SYSTEM,
     )

@@ -1,7 +1,8 @@
 """Token usage to USD, through genai-prices (a maintained price list of models).
 
 Cached input tokens are charged at the provider's cached rate. A model the price list
-does not know costs nothing and is reported as unpriced, never guessed.
+does not know costs nothing and is reported as unpriced, never guessed. The price list
+is loaded on first use, so commands that price nothing do not pay for it at start-up.
 """
 
 from __future__ import annotations
@@ -9,9 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-
-from genai_prices import Usage as _PriceUsage
-from genai_prices import calc_price
 
 from warden.models.base import Usage
 
@@ -29,11 +27,11 @@ class Price:
 
 def price(usage: Usage, *, model: str, provider: str) -> Price:
     """What `usage` costs on `model` at `provider`'s list prices."""
-    if usage.total == 0:
-        return Price(usd=0.0, priced=_known(model, provider), model=model, provider=provider)
-    rates = _flat_rates(model, provider)
-    if rates is not None:  # flat per-token prices: the same sum calc_price makes, 40x faster
-        per_input, per_cached, per_output = rates
+    known, flat = _rates(model, provider)
+    if not known:
+        return Price(usd=0.0, priced=False, model=model, provider=provider)
+    if flat is not None:  # flat per-token prices: the sum calc_price makes, 40x faster
+        per_input, per_cached, per_output = flat
         cached = min(usage.cached_input_tokens, usage.input_tokens)
         usd = (
             (usage.input_tokens - cached) * per_input
@@ -41,47 +39,37 @@ def price(usage: Usage, *, model: str, provider: str) -> Price:
             + usage.output_tokens * per_output
         ) / 1_000_000
         return Price(usd=usd, priced=True, model=model, provider=provider)
-    try:
-        calc = calc_price(
-            _PriceUsage(
-                input_tokens=usage.input_tokens,
-                cache_read_tokens=usage.cached_input_tokens or None,
-                output_tokens=usage.output_tokens,
-            ),
-            model_ref=model,
-            provider_id=provider,
-        )
-    except LookupError:
-        return Price(usd=0.0, priced=False, model=model, provider=provider)
+    from genai_prices import Usage as PriceUsage
+    from genai_prices import calc_price
+
+    calc = calc_price(  # tiered by prompt size: genai-prices decides
+        PriceUsage(
+            input_tokens=usage.input_tokens,
+            cache_read_tokens=usage.cached_input_tokens or None,
+            output_tokens=usage.output_tokens,
+        ),
+        model_ref=model,
+        provider_id=provider,
+    )
     return Price(usd=float(calc.total_price), priced=True, model=model, provider=provider)
 
 
 @lru_cache(maxsize=256)
-def _flat_rates(model: str, provider: str) -> tuple[float, float, float] | None:
-    """USD per million input, cached-input and output tokens, when the model's prices are
-    flat (no tiers by prompt size); None otherwise, or when it is not in the list."""
+def _rates(model: str, provider: str) -> tuple[bool, tuple[float, float, float] | None]:
+    """Whether the price list knows the model, and its USD per million input, cached-input
+    and output tokens when its prices are flat (None when they are tiered)."""
+    from genai_prices import Usage as PriceUsage
+    from genai_prices import calc_price
+
     try:
-        found = calc_price(_PriceUsage(input_tokens=1), model_ref=model, provider_id=provider)
+        found = calc_price(PriceUsage(input_tokens=1), model_ref=model, provider_id=provider)
     except LookupError:
-        return None
+        return False, None
     rates = found.model_price
-    per_input, per_cached, per_output = (
-        rates.input_mtok,
-        rates.cache_read_mtok if rates.cache_read_mtok is not None else rates.input_mtok,
-        rates.output_mtok,
-    )
+    cached = rates.cache_read_mtok if rates.cache_read_mtok is not None else rates.input_mtok
     flat: list[float] = []
-    for rate in (per_input, per_cached, per_output):
+    for rate in (rates.input_mtok, cached, rates.output_mtok):
         if rate is not None and not isinstance(rate, Decimal):
-            return None  # tiered by prompt size: leave it to calc_price
+            return True, None
         flat.append(float(rate or 0))
-    return flat[0], flat[1], flat[2]
-
-
-@lru_cache(maxsize=256)
-def _known(model: str, provider: str) -> bool:
-    try:
-        calc_price(_PriceUsage(input_tokens=1), model_ref=model, provider_id=provider)
-    except LookupError:
-        return False
-    return True
+    return True, (flat[0], flat[1], flat[2])

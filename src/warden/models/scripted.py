@@ -35,7 +35,7 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from warden.errors import ConfigError, ModelError
+from warden.errors import ModelError
 from warden.models.base import ModelRequest, ModelTurn, Role, ToolUse, Usage
 from warden.yamlsource import YamlDoc, config_error_from_validation, load_yaml, parse_yaml
 
@@ -245,6 +245,3 @@ def _estimate(request: ModelRequest, output: str) -> Usage:
     chars = sum(len(m.content) + sum(len(t.raw) for t in m.tool_calls) for m in request.messages)
     chars += sum(len(t.description) + len(json.dumps(t.parameters)) for t in request.tools)
     return Usage(input_tokens=max(1, chars // 4), output_tokens=max(1, len(output) // 4))
-
-
-_ = ConfigError  # re-exported errors come from load_yaml (W-CFG-001..003)

@@ -53,18 +53,11 @@ DEFAULT_SYSTEM = (
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
-_LIMIT_ATTRS = {
-    "max_tool_calls": "max_tool_calls",
-    "max_usd_per_task": "max_usd",
-    "max_tokens": "max_tokens",
-    "max_wall_seconds": "max_wall_seconds",
-}
-
-_BUDGET_KEYS = {
-    "W-BUD-001": "max_tool_calls",
-    "W-BUD-002": "max_usd_per_task",
-    "W-BUD-003": "max_tokens",
-    "W-BUD-004": "max_wall_seconds",
+_BUDGETS = {  # a budget code -> its key in a manifest's budgets, and its RunLimits field
+    "W-BUD-001": ("max_tool_calls", "max_tool_calls"),
+    "W-BUD-002": ("max_usd_per_task", "max_usd"),
+    "W-BUD-003": ("max_tokens", "max_tokens"),
+    "W-BUD-004": ("max_wall_seconds", "max_wall_seconds"),
 }
 
 
@@ -285,6 +278,7 @@ class Runner:
         self._on_event = on_event
         self.store: DurableStore = gate.executor.store
         self._specs: dict[str, tuple[ToolSpec, ...]] = {}
+        self._models = {m.name: m for m in self.route.models}
         self._redact_fields = frozenset(
             f for p in gate.policies.policies for f in p.log.redact_fields
         )
@@ -407,8 +401,8 @@ class Runner:
                 if not turn.tool_calls:
                     st.answer = turn.text
                     return self._finish(st)
-                # the turn is durable before any call acts on it: the save is queued on the
-                # store's one writer ahead of the decision record Gate.execute waits for
+                # the turn is durable before any call acts on it: the store commits the
+                # deferred save with (or before) the decision record Gate.execute waits for
                 self._save(st, None, wait=False)
         except _Stop as stop:
             return stop.result
@@ -423,19 +417,17 @@ class Runner:
         )
         routed = self.route.ask(request, risk_of=self._risk, ask=self._ask)
         for a in routed.attempts:
-            usd, priced = 0.0, False
-            if a.turn is not None and not a.cached:
-                model = next(m for m in self.route.models if m.name == a.model)
+            usd = saved_usd = 0.0
+            priced = False
+            if a.turn is not None:
+                model = self._models[a.model]
                 p = price(a.turn.usage, model=_priced_as(model), provider=model.provider)
-                usd, priced = p.usd, p.priced
-                self.gate.record_usage(st.run_id, tokens=a.turn.usage.total, usd=usd)
-                st.model_ms += a.ms
-            saved_usd = 0.0
-            if a.cached and a.turn is not None:
-                model = next(m for m in self.route.models if m.name == a.model)
-                saved_usd = price(
-                    a.turn.usage, model=_priced_as(model), provider=model.provider
-                ).usd
+                if a.cached:  # nothing was spent: what the cache saved
+                    saved_usd = p.usd
+                else:
+                    usd, priced = p.usd, p.priced
+                    self.gate.record_usage(st.run_id, tokens=a.turn.usage.total, usd=usd)
+                    st.model_ms += a.ms
             self._event(
                 st,
                 "model",
@@ -514,6 +506,8 @@ class Runner:
             self._stop(st, RunStatus.ESCALATED, kind=kind, code=exc.code, reason=exc.message)
         total_ms = (time.perf_counter() - t0) * 1000.0
         st.tool_ms += ex.duration_ms if not ex.replayed else 0.0
+        output = ex.result if ex.ok else ex.error
+        shown = json.dumps(output, ensure_ascii=False, default=str)
         decision = ex.decision if isinstance(ex.decision, Decision) else None
         self._event(
             st,
@@ -531,18 +525,13 @@ class Runner:
             replayed=ex.replayed,
             cached=ex.cached_from is not None,
             saved_ms=round(ex.saved_ms, 3),
-            output=_brief(ex.result if ex.ok else ex.error),
+            output=_brief(output, shown),
             redact=sorted(decision.redact_fields) if decision else [],
         )
         state = ex.state
         if state is ActionState.SUCCEEDED or state is ActionState.COMPENSATED:
             trusted = tool is None or tool.trusted_output
-            self._answer(
-                st,
-                use,
-                json.dumps(ex.result, ensure_ascii=False, default=str),
-                label=Label.TOOL if trusted else Label.UNTRUSTED,
-            )
+            self._answer(st, use, shown, label=Label.TOOL if trusted else Label.UNTRUSTED)
         elif state is ActionState.FAILED:
             err = ex.error or {}
             self._answer(
@@ -590,25 +579,21 @@ class Runner:
 
     def _stop_for(self, st: _State, use: ToolUse, ex: Execution, decision: Decision) -> NoReturn:
         code = decision.code or ""
-        manifest = self.gate.agent(st.task.agent)
-        where: list[str] = []
+        scope = None
         if code == "W-KIL-001":
             kind, status = "kill_switch", RunStatus.KILLED
+            kill = self.store.killed(st.task.agent, use.name)
+            scope = kill.scope if kill is not None else None
+            where = []
         elif code.startswith("W-BUD"):
             kind, status = "budget", RunStatus.ESCALATED
-            if manifest is not None:
-                line = manifest.doc.line_of(("agent", "budgets", _BUDGET_KEYS.get(code, "")))
-                where.append(f"{manifest.file}:{line}" if line else manifest.file)
+            where = self._manifest_where(st, "budgets", _BUDGETS[code][0])
         elif code.startswith("W-LOOP"):
             kind, status = "loop", RunStatus.ESCALATED
-            if manifest is not None:
-                line = manifest.doc.line_of(("agent", "loop_detection", "max_identical_calls"))
-                where.append(f"{manifest.file}:{line}" if line else manifest.file)
+            where = self._manifest_where(st, "loop_detection", "max_identical_calls")
         else:  # W-BRK-001: the breaker demoted the agent's writes to suggestions
             kind, status = "breaker", RunStatus.ESCALATED
-            if manifest is not None:
-                line = manifest.doc.line_of(("agent", "circuit_breakers"))
-                where.append(f"{manifest.file}:{line}" if line else manifest.file)
+            where = self._manifest_where(st, "circuit_breakers")
         self._stop(
             st,
             status,
@@ -617,8 +602,16 @@ class Runner:
             reason=decision.reasons[0] if decision.reasons else code,
             where=where,
             proposed=(use, ex),
-            scope=_kill_scope(decision.reasons[0]) if kind == "kill_switch" else None,
+            scope=scope,
         )
+
+    def _manifest_where(self, st: _State, *loc: str) -> list[str]:
+        """``[file:line]`` of a setting in the agent's manifest (``[]`` without one)."""
+        manifest = self.gate.agent(st.task.agent)
+        if manifest is None:
+            return []
+        line = manifest.doc.line_of(("agent", *loc))
+        return [f"{manifest.file}:{line}" if line else manifest.file]
 
     def _wait(self, st: _State, use: ToolUse, ex: Execution, decision: Decision | None) -> NoReturn:
         st.waiting = {
@@ -718,14 +711,13 @@ class Runner:
         breach = check(ledger, budgets, request, self._now())
         if breach is None:
             return
-        key = _BUDGET_KEYS[breach.code]
-        own = getattr(self.limits, _LIMIT_ATTRS[key])
-        where: list[str] = []
-        if own is not None and own == breach.limit:
-            where.append(f"runner limit {_LIMIT_ATTRS[key]}={own:g}")
-        elif manifest is not None:
-            line = manifest.doc.line_of(("agent", "budgets", key))
-            where.append(f"{manifest.file}:{line}" if line else manifest.file)
+        key, attr = _BUDGETS[breach.code]
+        own = getattr(self.limits, attr)
+        where = (
+            [f"runner limit {attr}={own:g}"]
+            if own is not None and own == breach.limit
+            else self._manifest_where(st, "budgets", key)
+        )
         self._stop(
             st,
             RunStatus.ESCALATED,
@@ -931,13 +923,6 @@ def _priced_as(model: Model) -> str:
     return cast(str, getattr(model, "prices_as", None) or model.name)
 
 
-def _brief(value: Any, limit: int = 2_000) -> Any:
-    """A tool's output for the timeline: kept as JSON, cut when it is long."""
-    text = json.dumps(value, ensure_ascii=False, default=str)
+def _brief(value: Any, text: str, limit: int = 2_000) -> Any:
+    """A tool's output for the timeline: the value, or its JSON `text` cut short."""
     return value if len(text) <= limit else text[:limit] + "…"
-
-
-def _kill_scope(reason: str) -> str | None:
-    start = reason.find("'")
-    end = reason.find("'", start + 1)
-    return reason[start + 1 : end] if start >= 0 and end > start else None

@@ -209,9 +209,9 @@ class SQLiteStore(MemoryStore):
         except sqlite3.Error as exc:
             raise StoreError("W-STO-001", f"SQLite: {exc}") from None
 
-    def _submit(self, op: Callable[[sqlite3.Connection], Any], *, wait: bool = True) -> Any:
+    def _submit(self, op: Callable[[sqlite3.Connection], Any]) -> Any:
         """Commit `op` through the writer, with any deferred writes ahead of it in the
-        same transaction. Without `wait`, queue it and return None at once."""
+        same transaction."""
         if self._deferred:
             with self._deferred_lock:
                 ahead, self._deferred = self._deferred, []
@@ -224,9 +224,6 @@ class SQLiteStore(MemoryStore):
                     return first(conn)
 
                 op = both
-        if not wait:
-            self._writer.submit_nowait(op)
-            return None
         return self._writer.submit(op)
 
     def _defer(self, op: Callable[[sqlite3.Connection], Any]) -> None:
@@ -243,9 +240,9 @@ class SQLiteStore(MemoryStore):
             if self._closed:
                 return
             time.sleep(self.defer_s)
-            if self._deferred and not self._closed:
-                with contextlib.suppress(Exception):
-                    self._submit(lambda conn: None, wait=False)
+            if not self._closed:
+                with contextlib.suppress(Exception):  # the next write carries them then
+                    self.flush()
 
     def flush(self) -> None:
         """Commit deferred writes now."""
@@ -465,6 +462,11 @@ class SQLiteStore(MemoryStore):
         super().forget_run(run_id)
         self._loaded_ledgers.discard(run_id)
 
+    def _figures(self, run_id: str) -> tuple[int, float, int]:
+        """The run's committed calls, USD and tokens, as its `runs` row keeps them."""
+        ledger = self.ledger(run_id)
+        return ledger.committed if ledger is not None else (0, 0.0, 0)
+
     def credit_wait(self, run_id: str, seconds: float) -> None:
         if run_id not in self._loaded_ledgers:
             self._load_ledger(run_id)
@@ -480,28 +482,26 @@ class SQLiteStore(MemoryStore):
     def save_run_state(
         self, start: RunStart, state: Mapping[str, Any], *, at: float, wait: bool = True
     ) -> None:
-        ledger = self.ledger(start.run_id)
-        figures = (
-            (ledger.committed_calls, ledger.committed_usd, ledger.committed_tokens)
-            if ledger is not None
-            else (0, 0.0, 0)
-        )
+        figures = self._figures(start.run_id)
         body = to_json(state).decode("utf-8")  # pydantic-core's encoder: 4x json.dumps
         escalation = _json(dict(start.escalation)) if start.escalation is not None else None
 
+        known = start.run_id in self._known_runs
+
         def op(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR IGNORE INTO runs (id, agent, status, policy_revision, started_at, "
-                "started_by, task) VALUES (?, ?, 'running', ?, ?, ?, ?)",
-                (
-                    start.run_id,
-                    start.agent,
-                    start.policy_revision,
-                    start.started_at,
-                    start.started_by,
-                    start.task,
-                ),
-            )
+            if not known:
+                conn.execute(
+                    "INSERT OR IGNORE INTO runs (id, agent, status, policy_revision, "
+                    "started_at, started_by, task) VALUES (?, ?, 'running', ?, ?, ?, ?)",
+                    (
+                        start.run_id,
+                        start.agent,
+                        start.policy_revision,
+                        start.started_at,
+                        start.started_by,
+                        start.task,
+                    ),
+                )
             conn.execute(
                 "UPDATE runs SET calls = max(calls, ?), usd = max(usd, ?), "
                 "tokens = max(tokens, ?) WHERE id = ?",
@@ -999,12 +999,7 @@ class SQLiteStore(MemoryStore):
         found = self._rows("SELECT agent FROM runs WHERE id = ?", (run_id,))
         if not found:
             return
-        ledger = self.ledger(run_id)
-        figures = (
-            (ledger.committed_calls, ledger.committed_usd, ledger.committed_tokens)
-            if ledger is not None
-            else (0, 0.0, 0)
-        )
+        figures = self._figures(run_id)
         prepared = self._prepare(
             {"run_id": run_id, "status": status.value, "outcome": outcome, "reason": reason}
         )
