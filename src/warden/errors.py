@@ -18,7 +18,9 @@ faults, and every one of them carries a code too::
     ├── ExecutionError               W-EXE-*  an action that cannot execute
     ├── AuditError                   W-AUD-*  the audit log or a checkpoint does not verify
     ├── RunError                     W-RUN-*  an unknown run, or one that cannot resume
-    └── ModelError                   W-MDL-*  a model call failed after retries
+    ├── ModelError                   W-MDL-*  a model call failed after retries
+    ├── AuthError                    W-AUTH-* a caller without valid credentials or rights
+    └── ApiError                     W-API-*  an HTTP request the server refuses to read
 
 Every code has a docs page (``docs/errors/<CODE>.md``) generated from `CODES`, which says
 what happened, why, and how to fix it. A test keeps the two in step.
@@ -30,8 +32,10 @@ from dataclasses import dataclass
 
 __all__ = [
     "CODES",
+    "ApiError",
     "ApprovalError",
     "AuditError",
+    "AuthError",
     "CodeInfo",
     "ConfigError",
     "ExecutionError",
@@ -346,6 +350,85 @@ CODES: dict[str, CodeInfo] = {
         "The file exists but is not a SQLite database Warden created, or it is damaged.",
         "Check the path (the default is .warden/warden.db in the project); restore the "
         "file from a backup if it was damaged.",
+    ),
+    "W-STO-004": _e(
+        "Database refuses writes",
+        "The database is up but read-only (a standby, a full disk, a read-only "
+        "transaction default), so no decision can be recorded; decisions fail closed.",
+        "Point Warden at the primary, or make the database writable again; Warden "
+        "recovers by itself once writes succeed.",
+    ),
+    "W-AUTH-001": _e(
+        "No credentials",
+        "The request carries no `Authorization: Bearer ...` header, or the value is not a "
+        "Warden key (`wdn_...`).",
+        "Send the key `warden keys create` printed, as `Authorization: Bearer wdn_...`.",
+    ),
+    "W-AUTH-002": _e(
+        "Unknown key",
+        "The key's id is not known to this Warden, or its secret does not match.",
+        "Check that the key was copied whole and that the server uses the database the "
+        "key was created in (`warden keys list`).",
+    ),
+    "W-AUTH-003": _e(
+        "Key expired",
+        "The key was created with an expiry that has passed.",
+        "Create a new key (`warden keys create`) or rotate this one (`warden keys rotate KEY_ID`).",
+    ),
+    "W-AUTH-004": _e(
+        "Key revoked",
+        "An operator revoked the key (`warden keys revoke`), or it was rotated and its "
+        "grace period is over.",
+        "Use the key that replaced it, or ask an operator for a new one.",
+    ),
+    "W-AUTH-005": _e(
+        "Not allowed for this key",
+        "The key is valid but its role or scope does not cover this request: an agent key "
+        "calling the admin API, acting for another agent or using a tool outside its "
+        "scope; an operator without the role the endpoint needs.",
+        "Use a key with the right scope or role; `warden keys list` shows what each key may do.",
+    ),
+    "W-AUTH-006": _e(
+        "Bad key request",
+        "A key cannot be created as asked: an unknown agent, a tool the agent does not "
+        "have, an unknown role, or an expiry in the past.",
+        "Fix the `warden keys create` options as the message says.",
+    ),
+    "W-API-001": _e(
+        "Request body unreadable",
+        "The body is not UTF-8 JSON, holds a duplicate key, NaN or Infinity, or is not the "
+        "JSON object the endpoint takes.",
+        "Send one JSON object, UTF-8 encoded, with each key once and finite numbers only.",
+    ),
+    "W-API-002": _e(
+        "Request too large",
+        "The body is larger than the server's limit (`--max-body`, 1 MiB by default).",
+        "Send less: large tool arguments belong in a file or object store, passed by reference.",
+    ),
+    "W-API-003": _e(
+        "Request nested too deeply",
+        "The JSON body nests objects or arrays deeper than the server's limit "
+        "(`--max-depth`, 32 by default).",
+        "Flatten the arguments; no tool contract needs that depth.",
+    ),
+    "W-API-004": _e(
+        "Request does not match the API",
+        "A field is missing, has the wrong type, or is not part of the endpoint's schema; "
+        "the message names the field.",
+        "Check the request against the HTTP API reference (docs/reference/http-api.md).",
+    ),
+    "W-API-005": _e(
+        "Server overloaded",
+        "More requests are in progress than the server's limit (`--max-inflight`), so it "
+        "answers 503 with Retry-After at once rather than queue without bound or skip a "
+        "check.",
+        "Retry after the number of seconds in `Retry-After`, with backoff; add replicas if "
+        "it persists.",
+    ),
+    "W-API-006": _e(
+        "Not found",
+        "No such endpoint, run, action or approval.",
+        "Check the id and the path against the HTTP API reference.",
     ),
     "W-IDM-001": _e(
         "Idempotency key reused with other arguments",
@@ -703,3 +786,11 @@ class ModelError(WardenError):
     ) -> None:
         self.retryable = retryable
         super().__init__(code, message, hint=hint)
+
+
+class AuthError(WardenError):
+    """A request without valid credentials, or whose key may not do what it asks."""
+
+
+class ApiError(WardenError):
+    """An HTTP request the server refuses to read (malformed, too large, too deep)."""

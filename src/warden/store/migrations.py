@@ -147,6 +147,26 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        3,
+        "API keys and operator tokens (hashes only)",
+        """
+        CREATE TABLE api_keys (
+            id          TEXT PRIMARY KEY,
+            kind        TEXT NOT NULL,
+            name        TEXT NOT NULL,
+            secret_hash TEXT NOT NULL,
+            tools       TEXT,
+            roles       TEXT NOT NULL,
+            created_at  REAL NOT NULL,
+            created_by  TEXT NOT NULL,
+            expires_at  REAL,
+            revoked_at  REAL,
+            revoked_by  TEXT,
+            replaces    TEXT
+        );
+        """,
+    ),
 )
 
 

@@ -16,6 +16,7 @@ from warden.approvals import ApprovalRequest, ApprovalStatus, Verdict
 from warden.breakers import BreakerConfig, BreakerState, Phase
 from warden.budgets import Amounts, BudgetBreach, BudgetLimits, Ledger, Reservation
 from warden.history import ActionRecord
+from warden.identity import ApiKey
 from warden.killswitch import KillRecord
 from warden.runs import ActionState, ActionView, RunStatus, RunView
 
@@ -264,6 +265,23 @@ class DurableStore(StateStore, Protocol):
     def audit_rows(self, *, after: int = 0) -> Iterator[tuple[int, str, int, bytes, bytes]]:
         """Every audit record after `after`, as ``(seq, stream, stream_seq, body, hash)``,
         in global order (what `warden.audit.verify.verify_rows` reads)."""
+        ...
+
+    # keys ---------------------------------------------------------------------------------
+    def add_key(self, key: ApiKey, *, retire_at: float | None = None) -> None:
+        """Store a new key (its hash only) and audit its creation. A rotation
+        (``key.replaces`` set) also moves the old key's expiry to `retire_at` (the end of
+        its grace period), in the same transaction."""
+        ...
+
+    def key(self, key_id: str) -> ApiKey | None: ...
+
+    def keys(self) -> Sequence[ApiKey]:
+        """Every key, newest first, revoked and expired ones included."""
+        ...
+
+    def revoke_key(self, key_id: str, *, at: float, by: str) -> ApiKey:
+        """Revoke a key and audit it; W-AUTH-002 when there is no such key."""
         ...
 
     def close(self) -> None: ...

@@ -34,8 +34,9 @@ from warden.breakers import BreakerConfig, BreakerState, Phase
 from warden.budgets import Amounts, BudgetBreach, BudgetLimits, Ledger, Reservation
 from warden.canonical import canonical_json
 from warden.clock import SystemClock
-from warden.errors import ApprovalError, StoreError
+from warden.errors import ApprovalError, AuthError, StoreError
 from warden.history import ActionRecord
+from warden.identity import ApiKey, KeyKind
 from warden.killswitch import KillRecord, parse_scope
 from warden.owner import new_owner
 from warden.runs import ActionState, ActionView, RunStatus, RunView
@@ -44,7 +45,7 @@ from warden.store.migrations import migrate
 from warden.store.protocol import ActionOutcome, NewAction, RunStart
 from warden.store.writer import Writer
 
-__all__ = ["DEFAULT_PATH", "SQLiteStore", "agent_stream"]
+__all__ = ["DEFAULT_PATH", "SQLiteStore", "agent_stream", "key_audit", "key_from_row", "key_row"]
 
 DEFAULT_PATH = ".warden/warden.db"
 SYSTEM_STREAM = "system"
@@ -1015,6 +1016,57 @@ class SQLiteStore(MemoryStore):
 
         self._submit(op)
 
+    # --- keys ------------------------------------------------------------------------------
+
+    _KEY_COLUMNS = (
+        "id, kind, name, secret_hash, tools, roles, created_at, created_by, expires_at, "
+        "revoked_at, revoked_by, replaces"
+    )
+
+    def add_key(self, key: ApiKey, *, retire_at: float | None = None) -> None:
+        prepared = self._prepare(key_audit(key, retire_at=retire_at))
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                f"INSERT INTO api_keys ({self._KEY_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                key_row(key),
+            )
+            if key.replaces is not None:
+                conn.execute(
+                    "UPDATE api_keys SET expires_at = min(coalesce(expires_at, ?), ?) WHERE id = ?",
+                    (retire_at, retire_at, key.replaces),
+                )
+            self._append(conn, SYSTEM_STREAM, "key.create", key.created_at, prepared)
+
+        self._submit(op)
+
+    def key(self, key_id: str) -> ApiKey | None:
+        rows = self._rows(f"SELECT {self._KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,))
+        return key_from_row(rows[0]) if rows else None
+
+    def keys(self) -> Sequence[ApiKey]:
+        rows = self._rows(f"SELECT {self._KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC")
+        return [key_from_row(r) for r in rows]
+
+    def revoke_key(self, key_id: str, *, at: float, by: str) -> ApiKey:
+        prepared = self._prepare({"key_id": key_id, "by": by})
+
+        def op(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(
+                "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?), "
+                "revoked_by = coalesce(revoked_by, ?) WHERE id = ?",
+                (at, by, key_id),
+            )
+            if cur.rowcount != 1:
+                raise AuthError("W-AUTH-002", f"no key {key_id!r}")
+            self._append(conn, SYSTEM_STREAM, "key.revoke", at, prepared)
+
+        self._submit(op)
+        found = self.key(key_id)
+        assert found is not None
+        return found
+
     # --- retention -------------------------------------------------------------------------
 
     def _purge(self, conn: sqlite3.Connection, now: float) -> None:
@@ -1037,6 +1089,58 @@ class SQLiteStore(MemoryStore):
     def writer_stats(self) -> tuple[int, int]:
         """(batches committed, requests in them): the group-commit ratio."""
         return self._writer.batches, self._writer.requests
+
+
+def key_audit(key: ApiKey, *, retire_at: float | None) -> dict[str, Any]:
+    """What the audit log keeps of a new key: everything but its hash."""
+    return {
+        "key_id": key.id,
+        "kind": key.kind.value,
+        "name": key.name,
+        "tools": sorted(key.tools) if key.tools is not None else None,
+        "roles": sorted(key.roles),
+        "expires_at": key.expires_at,
+        "by": key.created_by,
+        "replaces": key.replaces,
+        "retire_at": retire_at,
+    }
+
+
+def key_row(key: ApiKey) -> tuple[Any, ...]:
+    """A key as the columns ``id, kind, name, secret_hash, tools, roles, created_at,
+    created_by, expires_at, revoked_at, revoked_by, replaces``."""
+    return (
+        key.id,
+        key.kind.value,
+        key.name,
+        key.secret_hash,
+        _json(sorted(key.tools)) if key.tools is not None else None,
+        _json(sorted(key.roles)),
+        key.created_at,
+        key.created_by,
+        key.expires_at,
+        key.revoked_at,
+        key.revoked_by,
+        key.replaces,
+    )
+
+
+def key_from_row(row: Sequence[Any]) -> ApiKey:
+    id_, kind, name, secret_hash, tools, roles, created, by, expires, revoked, rby, replaces = row
+    return ApiKey(
+        id=id_,
+        kind=KeyKind(kind),
+        name=name,
+        secret_hash=secret_hash,
+        tools=frozenset(json.loads(tools)) if tools is not None else None,
+        roles=frozenset(json.loads(roles)),
+        created_at=created,
+        created_by=by,
+        expires_at=expires,
+        revoked_at=revoked,
+        revoked_by=rby,
+        replaces=replaces,
+    )
 
 
 def _loads(raw: str | None) -> Any:
