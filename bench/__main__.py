@@ -28,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20_260_101, help="workload seed")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file")
     parser.add_argument(
-        "--only", choices=("policy", "durable", "runner"), help="run one section (default: all)"
+        "--only",
+        choices=("policy", "durable", "runner", "pg"),
+        help="run one section (default: all)",
     )
     parser.add_argument(
         "--tmp-dir",

@@ -296,6 +296,91 @@ def _render_runner(results: dict[str, Any], console: Console) -> None:
     )
 
 
+def _pg_table(results: dict[str, Any]) -> Table:
+    section = results["pg"]
+    decide, raw = section["decide"], section["raw_insert"]
+    group, single = decide["group_commit"], decide["one_commit_per_decision"]
+    threads = section["threads"]
+    by_name = {t["name"]: t for t in results["targets"]}
+    server = section["server"]
+    table = Table(
+        title=f"Warden benchmarks: durable decisions on PostgreSQL {server['server_version']} "
+        f"(synchronous_commit={server['synchronous_commit']}, fsync={server['fsync']}); "
+        "decisions/s",
+        title_justify="left",
+    )
+    _columns(table, ("measurement", "measured", "baseline", "value", "ratio", "target", "result"))
+    goal, verdict = _verdict(by_name["durable decisions on PostgreSQL / one commit per decision"])
+    table.add_row(
+        f"record_decision, {threads} callers, group commit",
+        _rate(group["rate_per_s"]),
+        "1 commit per decision",
+        _rate(single["rate_per_s"]),
+        f"{decide['ratio']:.2f}x",
+        goal,
+        verdict,
+    )
+    goal, verdict = _verdict(None)
+    table.add_row(
+        "decisions per transaction",
+        f"{group['writer']['requests_per_transaction']:.1f}",
+        "1 commit per decision",
+        f"{single['writer']['requests_per_transaction']:.1f}",
+        "-",
+        goal,
+        verdict,
+    )
+    for q in ("p50", "p99"):
+        table.add_row(
+            f"record_decision {q}, {threads} callers",
+            _us(group[f"{q}_us"]),
+            "1 commit per decision",
+            _us(single[f"{q}_us"]),
+            _ratio(group[f"{q}_us"], single[f"{q}_us"]),
+            goal,
+            verdict,
+        )
+    for key, label in (("one_caller", "1 caller"), ("concurrent", f"{threads} callers")):
+        rate = raw[key]["rate_per_s"]
+        table.add_row(
+            f"raw 1-row INSERT+COMMIT, {label}",
+            _rate(rate),
+            "record_decision, grouped",
+            _rate(group["rate_per_s"]),
+            f"{group['rate_per_s'] / rate:.2f}x",
+            goal,
+            verdict,
+        )
+    execute = section.get("execute")
+    if execute is not None:
+        table.add_row(
+            f"Gate.execute, {threads} callers, group commit",
+            _rate(execute["group_commit"]["rate_per_s"]),
+            "1 commit per write",
+            _rate(execute["one_commit_per_call"]["rate_per_s"]),
+            f"{execute['ratio']:.2f}x",
+            goal,
+            verdict,
+        )
+    return table
+
+
+def _render_pg(results: dict[str, Any], console: Console) -> None:
+    section = results["pg"]
+    if "skipped" in section:
+        console.print(f"[yellow]PostgreSQL section skipped:[/yellow] {section['skipped']}")
+        return
+    console.print(_pg_table(results))
+    console.print(
+        f"pg: {section['threads']} threads x {section['seconds_per_repeat']:g} s x "
+        f"{section['repeats']} repeats per store, a fresh database each; decisions for "
+        f"{section['agents']} agents (one audit stream each), runs of "
+        f"{section['calls_per_run']}; pool of {section['pool_size']} connections. Group "
+        "commit: one writer thread, pipelined, commits what the callers hand it; one "
+        "commit per decision: each caller's own transaction on a pool connection."
+    )
+
+
 def render(results: dict[str, Any], console: Console | None = None) -> None:
     """Print the tables and the notes a reader needs to trust them."""
     console = console or Console()
@@ -306,6 +391,8 @@ def render(results: dict[str, Any], console: Console | None = None) -> None:
         _render_durable(results, console)
     if "runner" in results:
         _render_runner(results, console)
+    if "pg" in results:
+        _render_pg(results, console)
     console.print(
         f"machine: Python {m['python']} on {m['platform']}, {m['cpu_count']} CPUs. "
         f"mode {results['mode']}, {results['elapsed_s']:.1f} s."

@@ -1,5 +1,6 @@
 """One benchmark run: check agreement, time the engines, time the gate, time the durable
-path (SQLite execute, audit appends, verify), judge the targets."""
+path (SQLite execute, audit appends, verify), durable decisions on PostgreSQL, judge the
+targets."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 from bench.agent_runner import measure_runner
 from bench.durable import DurableConfig, measure_durable
 from bench.gate_latency import RUN_LENGTH, measure_gate
+from bench.pg_store import PgConfig, measure_pg
 from bench.policy_engines import DESCRIPTIONS, REQUIRED, build_engines, check_agreement
 from bench.timing import latency, measure_interleaved
 from bench.workload import generate_requests
@@ -42,6 +44,9 @@ class Config:
     runner: bool = True
     """The agent runner's overhead per step, and the demo's wall time."""
     runner_runs: int = 30
+    pg: PgConfig | None = field(default_factory=PgConfig)
+    """Durable decisions on PostgreSQL, group commit against one commit each; None to
+    skip it (it is skipped, with a note, when PostgreSQL is not installed)."""
 
     @classmethod
     def for_mode(
@@ -53,12 +58,14 @@ class Config:
         only: str | None = None,
         tmp_dir: Path | None = None,
     ) -> Config:
-        """`only` is ``policy`` or ``durable`` to run one section; `tmp_dir` holds the
-        durable section's databases (default: the system's temporary directory)."""
+        """`only` is ``policy``, ``durable``, ``runner`` or ``pg`` to run one section;
+        `tmp_dir` holds the durable section's databases (default: the system's temporary
+        directory)."""
         durable = (DurableConfig.quick() if quick else DurableConfig()).in_folder(tmp_dir)
         policy = only in (None, "policy")
         chosen = durable if only in (None, "durable") else None
         agent_runner = only in (None, "runner")
+        pg = (PgConfig.quick() if quick else PgConfig()) if only in (None, "pg") else None
         if quick:
             return cls(
                 quick=True,
@@ -73,6 +80,7 @@ class Config:
                 durable=chosen,
                 runner=agent_runner,
                 runner_runs=5,
+                pg=pg,
             )
         return cls(
             quick=False,
@@ -81,6 +89,7 @@ class Config:
             policy=policy,
             durable=chosen,
             runner=agent_runner,
+            pg=pg,
         )
 
 
@@ -232,6 +241,25 @@ def durable_targets(durable: dict[str, Any]) -> list[Target]:
     ]
 
 
+PG_TARGETS = ("durable decisions on PostgreSQL / one commit per decision",)
+
+
+def pg_targets(section: dict[str, Any]) -> list[Target]:
+    """The PostgreSQL target (none when the section was skipped)."""
+    if "skipped" in section:
+        return []
+    return [
+        Target(
+            name=PG_TARGETS[0],
+            measured=section["decide"]["ratio"],
+            unit="x",
+            op=">=",
+            limit=2.0,
+            baseline="one commit per decision",
+        )
+    ]
+
+
 def runner_targets(section: dict[str, Any]) -> list[Target]:
     """Runner overhead per step (p50, no model latency) and the demo's wall time."""
     out = [
@@ -298,6 +326,16 @@ def run(config: Config) -> dict[str, Any]:
             "(after 2 warm-up runs); a step's overhead is the time from a model turn's "
             "return to the next request minus the tool's own time; the demo is "
             "`warden demo --quiet` in a subprocess"
+        )
+    if config.pg is not None:
+        section = measure_pg(config.pg)
+        judged += pg_targets(section)
+        results["pg"] = section
+        method["pg"] = (
+            f"{config.pg.threads} threads call record_decision for {config.pg.seconds:g} s per "
+            f"repeat, {config.pg.repeat} repeats alternating group commit and one commit per "
+            "decision, each on a fresh database; median rate. Raw inserts: one-row INSERT "
+            "in autocommit for the same time"
         )
     return {
         "measured_at": started.isoformat(timespec="seconds"),

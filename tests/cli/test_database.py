@@ -27,19 +27,32 @@ def test_a_database_url_names_a_sqlite_file(url: str, path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "target"),
+    [
+        (
+            "postgresql://warden:s3cret@db.internal/warden",
+            "postgresql://warden:s3cret@db.internal/warden",
+        ),
+        ("postgres://warden:s3cret@db/warden", "postgresql://warden:s3cret@db/warden"),
+        ("postgresql+psycopg://warden@db/warden", "postgresql://warden@db/warden"),
+    ],
+    ids=["postgresql", "postgres", "postgresql+driver"],
+)
+def test_a_database_url_names_a_postgresql_database(url: str, target: str) -> None:
+    assert database_from_url(url) == target
+
+
+@pytest.mark.parametrize(
     ("url", "says"),
     [
-        ("postgresql://warden:s3cret@db.internal/warden", "PostgreSQL support arrives"),
-        ("postgres://warden:s3cret@db/warden", "PostgreSQL support arrives"),
-        ("postgresql+psycopg://warden:s3cret@db/warden", "PostgreSQL support arrives"),
-        ("mysql://warden:s3cret@db/warden", "reads SQLite"),
+        ("mysql://warden:s3cret@db/warden", "reads SQLite or PostgreSQL"),
         ("sqlite://", "must name a database file"),
         ("sqlite:///:memory:", "must name a database file"),
         ("", "set but empty"),
     ],
-    ids=["postgresql", "postgres", "postgresql+driver", "mysql", "no-path", "memory", "empty"],
+    ids=["mysql", "no-path", "memory", "empty"],
 )
-def test_a_url_that_is_not_a_sqlite_file_is_refused_without_echoing_it(url: str, says: str) -> None:
+def test_a_url_that_names_no_database_is_refused_without_echoing_it(url: str, says: str) -> None:
     with pytest.raises(StoreError) as caught:
         database_from_url(url)
     assert caught.value.code == "W-STO-001"
@@ -47,13 +60,14 @@ def test_a_url_that_is_not_a_sqlite_file_is_refused_without_echoing_it(url: str,
     assert "s3cret" not in caught.value.render()
 
 
-def test_a_postgresql_url_says_to_use_sqlite_for_now(project: Path) -> None:
-    code, out = invoke(
-        "runs", "list", "-p", str(project), env={"WARDEN_DATABASE_URL": "postgresql://h/db"}
-    )
+def test_an_unreachable_postgresql_database_is_an_error_without_its_password(
+    project: Path,
+) -> None:
+    url = "postgresql://warden:s3cret@127.0.0.1:1/warden"
+    code, out = invoke("runs", "list", "-p", str(project), env={"WARDEN_DATABASE_URL": url})
     assert code == 2
-    assert "W-STO-001" in out and "PostgreSQL support arrives with the Warden server" in out
-    assert "Use SQLite for now" in out and "Traceback" not in out
+    assert "W-STO-001" in out and "postgresql://warden@127.0.0.1:1/warden" in out
+    assert "s3cret" not in out and "Traceback" not in out
 
 
 def test_db_beats_the_environment_which_beats_warden_yaml(seeded: Seeded, tmp_path: Path) -> None:

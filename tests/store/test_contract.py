@@ -28,7 +28,15 @@ def _sqlite(tmp_path: Path) -> Factory:
     return lambda: SQLiteStore(tmp_path / "contract.db")
 
 
-BACKENDS: dict[str, Callable[[Path], Factory]] = {"sqlite": _sqlite}
+def _postgres(tmp_path: Path) -> Factory:
+    from tests.store.conftest import postgres_database
+    from warden.store.postgres import PostgresStore
+
+    url = postgres_database()
+    return lambda: PostgresStore(url)
+
+
+BACKENDS: dict[str, Callable[[Path], Factory]] = {"sqlite": _sqlite, "postgres": _postgres}
 
 
 @pytest.fixture(params=sorted(BACKENDS))

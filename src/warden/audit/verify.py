@@ -30,7 +30,7 @@ Row = tuple[int, str, int, bytes, bytes]
 # it, deleting the last record of one stream and renumbering the rows after it would go
 # unseen, because every chain would still link.
 _SUFFIX = b',"seq":%d,"stream":%s,"stream_seq":%d,"v":1}'
-_NOWHERE = -1
+_NOWHERE = 1 << 63  # past any seq: "no checkpoint mark ahead"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -71,6 +71,7 @@ def verify_rows(
     checkpoint: Checkpoint | None = None,
     first_seq: int = 1,
     start: Mapping[str, StreamHead] | None = None,
+    contiguous: bool = True,
 ) -> Report:
     """Verify `rows` ``(seq, stream, stream_seq, body, hash)``, in global order as stored.
 
@@ -79,6 +80,11 @@ def verify_rows(
     `Report.streams` or `Checkpoint.streams`), else every stream must start at #1.
     Against a `checkpoint`, a position it signed that the log lacks is W-AUD-004 and a
     record there with another hash is W-AUD-006.
+
+    With ``contiguous=False`` (a log written by several PostgreSQL replicas, whose global
+    numbers come from a sequence that a rolled-back append skips), the global numbers need
+    only increase; every stream must still run #1, #2, #3 ... with its hash links intact.
+    A record deleted from the end of a stream then goes unseen without a checkpoint.
     """
     # stream -> [stream_seq, hash, seq, encoded name] of its last record, mutated in place
     state: dict[str, list[Any]] = {}
@@ -92,6 +98,7 @@ def verify_rows(
     suffix = _SUFFIX
     get = state.get
     expected = first_seq
+    records = 0
     seq: Any = None
     stream: Any = None
     stream_seq: Any = None
@@ -101,17 +108,22 @@ def verify_rows(
             if st is None:
                 st = state[stream] = [0, genesis(stream), 0, _jstr(stream)]
             if (
-                seq != expected
+                (seq != expected and (contiguous or seq < expected))
                 or stream_seq != st[0] + 1
                 or sha256(st[1] + body).digest() != digest
                 or not body.endswith(suffix % (seq, st[3], stream_seq))
             ):
-                raise _diagnose((seq, stream, stream_seq, body, digest), expected, st[0], st[1])
+                row = (seq, stream, stream_seq, body, digest)
+                raise _diagnose(row, max(expected, seq) if not contiguous else expected, *st[:2])
             st[0] = stream_seq
             st[1] = digest
             st[2] = seq
             expected = seq + 1
-            if seq == next_mark:
+            records += 1
+            if seq >= next_mark:
+                if seq > next_mark:  # with gaps allowed: the signed position was skipped
+                    assert checkpoint is not None
+                    raise _missing(checkpoint, marks[next_mark], seq)
                 _check_mark(marks[seq], (seq, stream, stream_seq, body, digest), checkpoint)
                 next_mark = mark_seqs.pop() if mark_seqs else _NOWHERE
     except (TypeError, AttributeError, ValueError):
@@ -128,7 +140,7 @@ def verify_rows(
     if checkpoint is not None and (next_mark != _NOWHERE or checkpoint.last_seq > last_seq):
         raise _truncated(checkpoint, marks, next_mark, state, last_seq)
     return Report(
-        records=expected - first_seq,
+        records=records,
         last_seq=last_seq,
         streams={
             name: StreamHead(stream=name, stream_seq=st[0], seq=st[2], hash=st[1].hex())
@@ -220,6 +232,16 @@ def _truncated(
         "W-AUD-004",
         f"{_saw(checkpoint, head)}, but the log holds {_held(head.stream, state.get(head.stream))}"
         f" and ends at record {last_seq}",
+        seq=head.seq,
+        stream=head.stream,
+    )
+
+
+def _missing(checkpoint: Checkpoint, head: StreamHead, seq: int) -> AuditError:
+    return AuditError(
+        "W-AUD-004",
+        f"{_saw(checkpoint, head)}, but the log has no record {head.seq}: it goes on at "
+        f"record {seq}",
         seq=head.seq,
         stream=head.stream,
     )

@@ -62,7 +62,7 @@ def _needs(request: ApprovalRequest) -> str:
 @store_options
 @click.option("--all", "everything", is_flag=True, help="Every request, not only pending ones.")
 @json_option
-def list_approvals(project: Path, db: Path | None, everything: bool, as_json: bool) -> None:
+def list_approvals(project: Path, db: str | None, everything: bool, as_json: bool) -> None:
     """List pending approval requests, newest first (expired ones are marked first)."""
     clock = SystemClock()
     ws = open_workspace(project, db)
@@ -99,7 +99,7 @@ def list_approvals(project: Path, db: Path | None, everything: bool, as_json: bo
 @store_options
 @click.argument("approval_id")
 @json_option
-def show_approval(project: Path, db: Path | None, approval_id: str, as_json: bool) -> None:
+def show_approval(project: Path, db: str | None, approval_id: str, as_json: bool) -> None:
     """Show one request: the call, its arguments, why it needs approval, who may approve,
     what is still needed, when it expires, and the verdicts so far."""
     clock = SystemClock()
@@ -147,7 +147,7 @@ def show_approval(project: Path, db: Path | None, approval_id: str, as_json: boo
 
 def _decide(
     project: Path,
-    db: Path | None,
+    db: str | None,
     approval_id: str,
     *,
     approve: bool,
@@ -193,7 +193,7 @@ def _decide(
 @click.option("--reason", default="", help="Why (recorded with the verdict).")
 def approve(
     project: Path,
-    db: Path | None,
+    db: str | None,
     approval_id: str,
     actor: str | None,
     role: str | None,
@@ -215,7 +215,7 @@ def approve(
 @click.option("--reason", required=True, help="Why (recorded with the verdict).")
 def deny(
     project: Path,
-    db: Path | None,
+    db: str | None,
     approval_id: str,
     actor: str | None,
     role: str | None,

@@ -37,7 +37,6 @@ from warden.cli.main import cli, console
 from warden.cli.render import moment, span
 from warden.clock import SystemClock
 from warden.errors import AuditError
-from warden.store.sqlite import SQLiteStore
 
 KEY_FILE = "audit-signing.key"
 """The default signing key, in the database's folder."""
@@ -121,16 +120,18 @@ def _print_report(report: Report, seconds: float, source: str) -> None:
 
 @contextmanager
 def _rows(
-    file: Path | None, project: Path, db: Path | None
-) -> Generator[tuple[Iterator[Row], str]]:
-    """The rows to verify, and what they come from: an export file, else the database."""
+    file: Path | None, project: Path, db: str | None, *, allow_gaps: bool
+) -> Generator[tuple[Iterator[Row], str, bool]]:
+    """The rows to verify, what they come from (an export file, else the database), and
+    whether their global numbers must be contiguous (not so on PostgreSQL)."""
     if file is not None:
         with _closing(read_export(file)) as rows:
-            yield rows, str(file)
+            yield rows, str(file), not allow_gaps
         return
     ws = open_workspace(project, db)
+    contiguous = not (allow_gaps or ws.database.is_postgres)
     with ws.open() as store, _closing(store.audit_rows()) as rows:
-        yield rows, str(ws.database.path)
+        yield rows, ws.database.display, contiguous
 
 
 @audit.command("verify")
@@ -153,12 +154,20 @@ def _rows(
     metavar="FILE_OR_B64",
     help="The operator's public key the checkpoint must be signed with.",
 )
+@click.option(
+    "--allow-gaps",
+    is_flag=True,
+    help="Let the global record numbers skip (an export of a PostgreSQL log, where a "
+    "rolled-back write skips one); every stream must still be unbroken. Always on for a "
+    "PostgreSQL database.",
+)
 def verify(
     project: Path,
-    db: Path | None,
+    db: str | None,
     file: Path | None,
     checkpoint: Path | None,
     public_key: str | None,
+    allow_gaps: bool,
 ) -> None:
     """Verify the audit log: numbering, every stream's hash chain, and a checkpoint.
 
@@ -169,12 +178,12 @@ def verify(
         raise click.UsageError("--public-key pins a checkpoint's key: pass --checkpoint too")
     pinned = _pinned_key(public_key) if public_key is not None else None
     signed: Checkpoint | None = None
-    with _rows(file, project, db) as (rows, source):
+    with _rows(file, project, db, allow_gaps=allow_gaps) as (rows, source, contiguous):
         try:
             if checkpoint is not None:
                 signed = read_checkpoint(checkpoint, public_key=pinned)
             started = time.perf_counter()
-            report = verify_rows(rows, checkpoint=signed)
+            report = verify_rows(rows, checkpoint=signed, contiguous=contiguous)
             seconds = time.perf_counter() - started
         except AuditError as exc:
             if exc.code in _NOT_FAILURES:
@@ -245,16 +254,18 @@ def _signing_key(path: Path, *, given: bool) -> tuple[SigningKey, list[str]]:
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Where to write it (default: checkpoints/<seq>.json beside the database).",
+    help="Where to write it (default: checkpoints/<seq>.json beside the database; in the "
+    "current folder for PostgreSQL).",
 )
 @click.option(
     "--key",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help=f"The Ed25519 signing key; it must exist (default: {KEY_FILE} beside the "
-    "database, created on first use with its public key as audit-signing.pub).",
+    "database, or in the current folder for PostgreSQL, created on first use with its "
+    "public key as audit-signing.pub).",
 )
-def checkpoint_command(project: Path, db: Path | None, out: Path | None, key: Path | None) -> None:
+def checkpoint_command(project: Path, db: str | None, out: Path | None, key: Path | None) -> None:
     """Verify the log, then sign every stream's head with the project's key.
 
     Keep the checkpoint where the database's operators cannot rewrite it: a later
@@ -262,12 +273,12 @@ def checkpoint_command(project: Path, db: Path | None, out: Path | None, key: Pa
     that does not verify is not signed (exit 1).
     """
     ws = open_workspace(project, db)
-    folder = ws.database.path.parent
+    folder = ws.database.folder
     with ws.open() as store, _closing(store.audit_rows()) as rows:
         try:
-            report = verify_rows(rows)
+            report = verify_rows(rows, contiguous=not ws.database.is_postgres)
         except AuditError as exc:
-            _fail(exc, f"{ws.database.path} (not signed)")
+            _fail(exc, f"{ws.database.display} (not signed)")
     if report.last_seq == 0:
         raise click.ClickException("the audit log is empty: there is nothing to sign")
     signing, notes = _signing_key(key or folder / KEY_FILE, given=key is not None)
@@ -310,7 +321,7 @@ def _write_export(rows: Iterator[Row], sink: IO[bytes]) -> tuple[int, int]:
     default=None,
     help="Write to this file instead of standard output.",
 )
-def export(project: Path, db: Path | None, out: Path | None) -> None:
+def export(project: Path, db: str | None, out: Path | None) -> None:
     """Export the log as JSON lines, one record per line, each with its hash.
 
     The export verifies on its own: `warden audit verify --file EXPORT.jsonl`.
@@ -343,7 +354,7 @@ def export(project: Path, db: Path | None, out: Path | None) -> None:
 
 @audit.command("purge")
 @store_options
-def purge(project: Path, db: Path | None) -> None:
+def purge(project: Path, db: str | None) -> None:
     """Drop what retention no longer keeps: idempotency keys past `idempotency.retention`
     and redacted values past the policies' `log.retain_days`.
 
@@ -353,11 +364,10 @@ def purge(project: Path, db: Path | None) -> None:
     ws = open_workspace(project, db, need_project=True)
     proj = ws.need_project()
     now = SystemClock().timestamp()
-    store: SQLiteStore
     with ws.open() as store:
         store.purge(now)
     out = console()
-    out.print(f"purged {escape(str(ws.database.path))}", markup=True)
+    out.print(f"purged {escape(ws.database.display)}", markup=True)
     keep = proj.idempotency_retention_s
     out.print(
         f"  idempotency keys: released those of finished actions decided before "

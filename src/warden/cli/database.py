@@ -1,18 +1,21 @@
 """Where the `warden` commands find the database, in one place for every command.
 
-The SQLite file is, in order of precedence:
+The database is, in order of precedence:
 
-1. ``--db PATH``;
-2. the environment variable ``WARDEN_DATABASE_URL``: ``sqlite:///relative/path``,
-   ``sqlite:////absolute/path`` or a plain path (relative paths are relative to the
-   current folder);
+1. ``--db PATH_OR_URL``;
+2. the environment variable ``WARDEN_DATABASE_URL``;
 3. ``store:`` in the project's warden.yaml (default ``.warden/warden.db`` in the project
    folder).
 
-A PostgreSQL URL is refused with W-STO-001: PostgreSQL support arrives with the server.
+A value is a SQLite file (``sqlite:///relative/path``, ``sqlite:////absolute/path`` or a
+plain path; relative paths are relative to the current folder) or a PostgreSQL database
+(``postgresql://user@host:port/name``, also ``postgres://``), which many Warden
+processes may share. A URL is never printed with its password.
+
 Commands that only read (runs, approvals, audit) refuse a database that does not exist
-rather than create an empty one, so a wrong folder or a typo in a path never reads as "no
-runs"; `warden kill` creates it, because a switch must be in place before agents start.
+rather than create an empty one (a SQLite file that is not there, a PostgreSQL database
+without Warden's tables), so a wrong folder or a typo never reads as "no runs";
+`warden kill` creates it, because a switch must be in place before agents start.
 """
 
 from __future__ import annotations
@@ -21,14 +24,19 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from warden.cli.main import project_option
 from warden.errors import StoreError
 from warden.project import Project, load_project
-from warden.store.sqlite import DEFAULT_PATH, SQLiteStore
+from warden.store.open import database_target, display_url, open_either
+from warden.store.sqlite import DEFAULT_PATH
+
+if TYPE_CHECKING:
+    from warden.store.postgres import PostgresStore
+    from warden.store.sqlite import SQLiteStore
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -48,52 +56,45 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Database:
-    """The SQLite file a command works on, and where that choice came from."""
+    """The database a command works on, and where that choice came from."""
 
-    path: Path
-    """The file."""
+    path: Path | None = None
+    """The SQLite file; None for PostgreSQL."""
+    url: str | None = None
+    """The PostgreSQL URL (password included: never print it); None for SQLite."""
     source: str
     """What named it: ``--db``, ``WARDEN_DATABASE_URL`` or ``warden.yaml store:``."""
 
+    @property
+    def is_postgres(self) -> bool:
+        """Whether it is a PostgreSQL database (shared by replicas; its audit log's
+        global numbers may skip, see `warden.audit.verify.verify_rows`)."""
+        return self.url is not None
 
-def database_from_url(url: str) -> Path:
-    """The SQLite file a ``WARDEN_DATABASE_URL`` value names.
+    @property
+    def display(self) -> str:
+        """The file's path, or the URL without its password: for messages."""
+        return display_url(self.url) if self.url is not None else str(self.path)
 
-    ``sqlite:///rel/path`` is relative, ``sqlite:////abs/path`` absolute (as in
-    SQLAlchemy); a value without ``://`` is a plain path. The URL itself never appears in
-    an error message: a database URL may hold a password.
-    """
-    text = url.strip()
-    if not text:
-        raise StoreError("W-STO-001", f"{DATABASE_URL_ENV} is set but empty")
-    scheme, sep, rest = text.partition("://")
-    if not sep:
-        return Path(text)
-    scheme = scheme.lower()
-    if scheme.startswith("postgres"):
-        raise StoreError(
-            "W-STO-001",
-            f"{DATABASE_URL_ENV} names a PostgreSQL database; PostgreSQL support arrives "
-            "with the Warden server",
-            hint=(
-                f"Use SQLite for now: unset {DATABASE_URL_ENV} to use warden.yaml's `store:`, "
-                f"or set it to sqlite:///.warden/warden.db."
-            ),
-        )
-    if scheme != "sqlite":
-        raise StoreError(
-            "W-STO-001",
-            f"{DATABASE_URL_ENV} has the scheme {scheme!r}; the warden command reads SQLite",
-            hint=f"Set {DATABASE_URL_ENV} to sqlite:///PATH or to a plain file path.",
-        )
-    path = rest.partition("?")[0]
-    if not path.startswith("/") or path in ("/", "/:memory:"):
-        raise StoreError(
-            "W-STO-001",
-            f"{DATABASE_URL_ENV} must name a database file",
-            hint="Write sqlite:///relative/path.db or sqlite:////absolute/path.db.",
-        )
-    return Path(path[1:])
+    @property
+    def folder(self) -> Path:
+        """Where files that go with the database live by default (the audit signing key,
+        checkpoints): the SQLite file's folder; the current folder for PostgreSQL."""
+        return self.path.parent if self.path is not None else Path()
+
+    @classmethod
+    def named(cls, value: Path | str, source: str) -> Database:
+        """The database a ``--db`` value or a URL names."""
+        target = value if isinstance(value, Path) else database_target(value, name=source)
+        if isinstance(target, Path):
+            return cls(path=target, source=source)
+        return cls(url=target, source=source)
+
+
+def database_from_url(url: str) -> Path | str:
+    """The SQLite file (a `Path`) or PostgreSQL URL (a `str`) a ``WARDEN_DATABASE_URL``
+    value names; see `warden.store.open.database_target`."""
+    return database_target(url, name=DATABASE_URL_ENV)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -105,28 +106,35 @@ class Workspace:
     the command needs nothing else from warden.yaml."""
     database: Database
 
-    def open(self, *, create: bool = False) -> SQLiteStore:
+    def open(self, *, create: bool = False) -> SQLiteStore | PostgresStore:
         """Open the store with the project's retention settings; close it when done.
 
-        Without `create`, a missing file is W-STO-001 naming the path and its source.
+        Without `create`, a missing SQLite file (or a PostgreSQL database without Warden's
+        tables) is W-STO-001 naming the database and its source.
         """
-        path = self.database.path
-        if not create and not path.is_file():
+        db = self.database
+        if not create and db.path is not None and not db.path.is_file():
             raise StoreError(
                 "W-STO-001",
-                f"no Warden database at {path} (from {self.database.source})",
+                f"no Warden database at {db.path} (from {db.source})",
                 hint=(
                     "Nothing has been recorded there yet. Point --db or "
                     f"{DATABASE_URL_ENV} at the database your agents write, or run from "
                     "the project folder (-p)."
                 ),
             )
+        options: dict[str, Any] = {}
+        if db.url is not None:
+            options["create"] = create
         p = self.project
-        if p is None:
-            return SQLiteStore(path)
-        return SQLiteStore(
-            path, idempotency_retention_s=p.idempotency_retention_s, retain_days=p.retain_days
-        )
+        if p is not None:
+            options |= {
+                "idempotency_retention_s": p.idempotency_retention_s,
+                "retain_days": p.retain_days,
+            }
+        target = db.url if db.url is not None else db.path
+        assert target is not None
+        return open_either(target, **options)
 
     def need_project(self) -> Project:
         """The project; callers only ask after `open_workspace(..., need_project=True)`."""
@@ -137,7 +145,7 @@ class Workspace:
 
 def open_workspace(
     project: Path,
-    db: Path | None,
+    db: Path | str | None,
     *,
     need_project: bool = False,
     environ: Mapping[str, str] | None = None,
@@ -150,9 +158,9 @@ def open_workspace(
     env = os.environ if environ is None else environ
     database: Database | None = None
     if db is not None:
-        database = Database(path=db, source="--db")
+        database = Database.named(db, "--db")
     elif env.get(DATABASE_URL_ENV) is not None:
-        database = Database(path=database_from_url(env[DATABASE_URL_ENV]), source=DATABASE_URL_ENV)
+        database = Database.named(env[DATABASE_URL_ENV], DATABASE_URL_ENV)
     loaded = load_project(project) if need_project or database is None else None
     if database is None:
         assert loaded is not None
@@ -163,9 +171,10 @@ def open_workspace(
 
 _db_option = click.option(
     "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH_OR_URL",
     default=None,
-    help=f"The SQLite database (default: {DATABASE_URL_ENV}, else warden.yaml's store:).",
+    help=f"The database: a SQLite file or a postgresql:// URL (default: {DATABASE_URL_ENV}, "
+    "else warden.yaml's store:).",
 )
 
 

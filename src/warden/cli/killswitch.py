@@ -82,7 +82,7 @@ def _print_kills(kills: list[KillRecord]) -> None:
 @click.option("--list", "show", is_flag=True, help="Show the engaged switches; change nothing.")
 def kill_command(
     project: Path,
-    db: Path | None,
+    db: str | None,
     everything: bool,
     agent: str | None,
     tool: str | None,
@@ -132,7 +132,7 @@ def kill_command(
 @actor_option("Who lifts it (recorded in the audit log).")
 def unkill_command(
     project: Path,
-    db: Path | None,
+    db: str | None,
     everything: bool,
     agent: str | None,
     tool: str | None,

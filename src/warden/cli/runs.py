@@ -106,9 +106,7 @@ def runs() -> None:
     "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most N runs."
 )
 @json_option
-def list_runs(
-    project: Path, db: Path | None, status: str | None, limit: int, as_json: bool
-) -> None:
+def list_runs(project: Path, db: str | None, status: str | None, limit: int, as_json: bool) -> None:
     """List runs, newest first."""
     with open_workspace(project, db).open() as store:
         found = store.runs(limit=limit, status=RunStatus(status) if status else None)
@@ -183,7 +181,7 @@ def _print_action(out: Console, a: ActionView, day_of: float) -> None:
 @store_options
 @click.argument("run_id")
 @json_option
-def show_run(project: Path, db: Path | None, run_id: str, as_json: bool) -> None:
+def show_run(project: Path, db: str | None, run_id: str, as_json: bool) -> None:
     """Show a run and the timeline of its actions: when, which tool, its state, the
     decision and its first reason, the approval, and the result or error."""
     ws = open_workspace(project, db)
@@ -191,7 +189,7 @@ def show_run(project: Path, db: Path | None, run_id: str, as_json: bool) -> None
         run = store.run(run_id)
         saved = store.run_state(run_id)
     if run is None:
-        raise RunError("W-RUN-001", f"no run {run_id!r} in {ws.database.path}")
+        raise RunError("W-RUN-001", f"no run {run_id!r} in {ws.database.display}")
     if as_json:
         echo_json(
             {
@@ -309,7 +307,7 @@ def _result_dict(r: RunResult) -> dict[str, Any]:
 @json_option
 def resume_run(
     project: Path,
-    db: Path | None,
+    db: str | None,
     run_id: str | None,
     ready: bool,
     watch: float | None,
@@ -354,7 +352,7 @@ def resume_run(
 @store_options
 @click.argument("run_id")
 @json_option
-def escalation(project: Path, db: Path | None, run_id: str, as_json: bool) -> None:
+def escalation(project: Path, db: str | None, run_id: str, as_json: bool) -> None:
     """Show a run's escalation packet: the goal, the steps attempted with their (redacted)
     outputs, what stopped the run with the file:line that set it, the proposed action
     with its dry run, and the options with their commands."""
@@ -363,7 +361,7 @@ def escalation(project: Path, db: Path | None, run_id: str, as_json: bool) -> No
         run = store.run(run_id)
         saved = store.run_state(run_id)
     if run is None:
-        raise RunError("W-RUN-001", f"no run {run_id!r} in {ws.database.path}")
+        raise RunError("W-RUN-001", f"no run {run_id!r} in {ws.database.display}")
     packet = saved[1] if saved is not None else None
     if as_json:
         echo_json(packet)

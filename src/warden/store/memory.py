@@ -14,6 +14,7 @@ from typing import Any
 
 from warden.breakers import BreakerConfig, BreakerState, Phase, claim_probe, current_phase, record
 from warden.budgets import Amounts, BudgetBreach, BudgetLimits, Ledger, Reservation, check
+from warden.clock import SystemClock
 from warden.errors import GateError
 from warden.history import ActionRecord
 from warden.killswitch import KillRecord, kill_scopes, parse_scope
@@ -79,6 +80,19 @@ class MemoryStore:
             return res
 
     def _close(self, reservation: Reservation) -> Ledger:
+        """Take a reservation off its run's ledger.
+
+        A reservation this store did not hand out (id 0: made by another process sharing
+        the database, or by this one before a restart, as `Executor.report` settles them)
+        holds nothing here: it counts as already released, and a settle commits only the
+        actual usage (to the run's ledger, opened now if this process has none)."""
+        if reservation.id == 0:
+            ledger = self._ledgers.get(reservation.run_id)
+            if ledger is None:
+                ledger = self._ledgers[reservation.run_id] = Ledger(
+                    started_at=SystemClock().timestamp()
+                )
+            return ledger
         if self._open.pop(reservation.id, None) is None:
             raise GateError(
                 "W-GATE-001", f"reservation {reservation.id} was already settled or released"

@@ -1,14 +1,19 @@
-"""One writer thread with group commit.
+"""One writer thread with group commit, for any database behind a `Session`.
 
-Every write to the SQLite file goes through `Writer.submit`: the caller hands over a
-function of the connection and blocks until the transaction holding it is committed
-(``synchronous=FULL``: on disk). The thread takes whatever requests are waiting, runs them
-in one transaction and commits once, so 32 concurrent callers pay for one fsync, not 32.
+Every durable write goes through `GroupWriter.submit`: the caller hands over a function
+of the connection and blocks until the transaction holding it is committed. The thread
+takes whatever requests are waiting, runs them in one transaction and commits once, so 32
+concurrent callers pay for one commit (one fsync), not 32.
 
 A request that raises is not allowed to spoil its neighbours: the batch is rolled back
 and every request in it is retried in a transaction of its own, so only the faulty one
-gets the error. Before each batch, `on_begin` runs inside the transaction (the store uses
-it to notice commits by other processes).
+gets the error. When the connection itself is lost, nothing is retried (the commit may or
+may not have happened): every request in the batch gets the error, and the next batch
+opens a new connection, so the writer outlives a database restart.
+
+`Writer` is the SQLite flavour (``BEGIN IMMEDIATE``; before each batch `on_begin` runs
+inside the transaction, which the store uses to notice commits by other processes); the
+PostgreSQL store brings its own `Session`.
 """
 
 from __future__ import annotations
@@ -17,21 +22,50 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, Protocol, TypeVar
 
 from warden.errors import StoreError
 
-__all__ = ["Writer"]
+__all__ = ["GroupWriter", "Session", "Writer"]
 
 T = TypeVar("T")
-Op = Callable[[sqlite3.Connection], T]
+C = TypeVar("C")
+Op = Callable[[C], T]
+
+
+class Session(Protocol[C]):
+    """The database-specific part of a `GroupWriter`: connecting, running a transaction."""
+
+    def connect(self) -> C:
+        """A new connection (raise a `StoreError` if the database cannot be reached)."""
+        ...
+
+    def run(self, conn: C, ops: Sequence[Callable[[C], Any]]) -> list[Any]:
+        """Run `ops` in order in one transaction and commit it; their results."""
+        ...
+
+    def rollback(self, conn: C) -> None:
+        """Undo a failed `run` (never raises)."""
+        ...
+
+    def usable(self, conn: C) -> bool:
+        """False once the connection is lost; the writer then opens a new one."""
+        ...
+
+    def error(self, exc: BaseException) -> BaseException:
+        """What the caller sees for `exc` (a driver error becomes a `StoreError`)."""
+        ...
+
+    def close(self, conn: C) -> None:
+        """Close the connection (never raises)."""
+        ...
 
 
 class _Request(Generic[T]):
     __slots__ = ("done", "error", "op", "result")
 
-    def __init__(self, op: Op[T], wait: bool) -> None:
+    def __init__(self, op: Callable[[Any], T], wait: bool) -> None:
         self.op = op
         self.result: Any = None
         self.error: BaseException | None = None
@@ -44,35 +78,28 @@ class _Request(Generic[T]):
 _STOP = object()
 
 
-class Writer:
-    """Serialises and group-commits writes to one SQLite database."""
+class GroupWriter(Generic[C]):
+    """Serialises and group-commits writes to one database, through `session`."""
 
-    def __init__(
-        self,
-        connect: Callable[[], sqlite3.Connection],
-        *,
-        max_batch: int = 512,
-        on_begin: Callable[[sqlite3.Connection], None] | None = None,
-        on_rollback: Callable[[], None] | None = None,
-        name: str = "warden-writer",
-    ) -> None:
-        self._connect = connect
+    def __init__(self, session: Session[C], *, max_batch: int = 512, name: str = "warden-writer"):
+        self._session = session
         self.max_batch = max_batch
-        self._on_begin = on_begin
-        self._on_rollback = on_rollback
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
+        self._conn: C | None = None
         self.batches = 0
+        """Transactions committed or attempted (a retried batch counts once)."""
         self.requests = 0
+        """Requests in them."""
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         self._ready.wait()
         if self._start_error is not None:
             raise self._start_error
 
-    def submit(self, op: Op[T]) -> T:
+    def submit(self, op: Op[C, T]) -> T:
         """Run `op(connection)` in the next batch; return once it is committed."""
         if self._closed:
             raise StoreError("W-STO-001", "the store is closed")
@@ -84,7 +111,7 @@ class Writer:
             raise req.error
         return req.result
 
-    def submit_nowait(self, op: Op[Any]) -> None:
+    def submit_nowait(self, op: Op[C, Any]) -> None:
         """Queue `op` for the next batch without waiting (best-effort bookkeeping)."""
         if not self._closed:
             self._queue.put(_Request(op, wait=False))
@@ -100,7 +127,7 @@ class Writer:
 
     def _run(self) -> None:
         try:
-            conn = self._connect()
+            self._conn = self._session.connect()
         except BaseException as exc:
             self._start_error = exc
             self._ready.set()
@@ -123,55 +150,128 @@ class Writer:
                         stop = True
                         break
                     batch.append(more)
-                self._commit(conn, batch)
+                self._commit(batch)
                 if stop:
                     return
         finally:
-            conn.close()
+            if self._conn is not None:
+                self._session.close(self._conn)
 
-    def _commit(self, conn: sqlite3.Connection, batch: list[_Request[Any]]) -> None:
+    def _connection(self) -> C:
+        conn = self._conn
+        if conn is not None and self._session.usable(conn):
+            return conn
+        if conn is not None:
+            self._conn = None
+            self._session.close(conn)
+        self._conn = self._session.connect()
+        return self._conn
+
+    def _commit(self, batch: list[_Request[Any]]) -> None:
         self.batches += 1
         self.requests += len(batch)
         try:
-            self._transaction(conn, batch)
+            conn = self._connection()
         except BaseException as exc:
-            self._rollback(conn)
-            if len(batch) == 1:
-                self._finish(batch[0], exc)
-                return
-            for req in batch:  # find the faulty one: each in a transaction of its own
-                req.result = None
-                try:
-                    self._transaction(conn, [req])
-                except BaseException as alone:
-                    self._rollback(conn)
-                    self._finish(req, alone)
-                else:
-                    self._finish(req, None)
+            for req in batch:
+                self._finish(req, exc)
             return
-        for req in batch:
+        try:
+            results = self._session.run(conn, [req.op for req in batch])
+        except BaseException as exc:
+            self._session.rollback(conn)
+            if len(batch) == 1 or not self._session.usable(conn):
+                for req in batch:
+                    self._finish(req, exc)
+                return
+            self._one_by_one(conn, batch)
+            return
+        for req, result in zip(batch, results, strict=True):
+            req.result = result
             self._finish(req, None)
 
-    def _transaction(self, conn: sqlite3.Connection, batch: list[_Request[Any]]) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        if self._on_begin is not None:
-            self._on_begin(conn)
+    def _one_by_one(self, conn: C, batch: list[_Request[Any]]) -> None:
+        """Find the faulty requests: each in a transaction of its own."""
+        lost: BaseException | None = None
         for req in batch:
-            req.result = req.op(conn)
-        conn.execute("COMMIT")
+            if lost is not None:
+                self._finish(req, lost)
+                continue
+            try:
+                req.result = self._session.run(conn, [req.op])[0]
+            except BaseException as alone:
+                self._session.rollback(conn)
+                if not self._session.usable(conn):
+                    lost = alone
+                self._finish(req, alone)
+            else:
+                self._finish(req, None)
 
-    @staticmethod
-    def _finish(req: _Request[Any], exc: BaseException | None) -> None:
+    def _finish(self, req: _Request[Any], exc: BaseException | None) -> None:
         if exc is not None:
-            req.error = (
-                StoreError("W-STO-001", f"SQLite: {exc}") if isinstance(exc, sqlite3.Error) else exc
-            )
+            req.result = None
+            req.error = self._session.error(exc)
         if req.done is not None:
             req.done.release()
 
-    def _rollback(self, conn: sqlite3.Connection) -> None:
+
+class _SQLiteSession:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` on a connection in autocommit mode."""
+
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        on_begin: Callable[[sqlite3.Connection], None] | None,
+        on_rollback: Callable[[], None] | None,
+    ) -> None:
+        self._connect = connect
+        self._on_begin = on_begin
+        self._on_rollback = on_rollback
+
+    def connect(self) -> sqlite3.Connection:
+        return self._connect()
+
+    def run(
+        self, conn: sqlite3.Connection, ops: Sequence[Callable[[sqlite3.Connection], Any]]
+    ) -> list[Any]:
+        conn.execute("BEGIN IMMEDIATE")
+        if self._on_begin is not None:
+            self._on_begin(conn)
+        results = [op(conn) for op in ops]
+        conn.execute("COMMIT")
+        return results
+
+    def rollback(self, conn: sqlite3.Connection) -> None:
         if conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
         if self._on_rollback is not None:
             self._on_rollback()
+
+    def usable(self, conn: sqlite3.Connection) -> bool:
+        return True
+
+    def error(self, exc: BaseException) -> BaseException:
+        return StoreError("W-STO-001", f"SQLite: {exc}") if isinstance(exc, sqlite3.Error) else exc
+
+    def close(self, conn: sqlite3.Connection) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+
+
+class Writer(GroupWriter[sqlite3.Connection]):
+    """Serialises and group-commits writes to one SQLite database (``synchronous=FULL``:
+    a caller returns once its transaction is on disk)."""
+
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        *,
+        max_batch: int = 512,
+        on_begin: Callable[[sqlite3.Connection], None] | None = None,
+        on_rollback: Callable[[], None] | None = None,
+        name: str = "warden-writer",
+    ) -> None:
+        super().__init__(
+            _SQLiteSession(connect, on_begin, on_rollback), max_batch=max_batch, name=name
+        )

@@ -6,7 +6,9 @@
 - `project_gate`: a fresh in-memory gate for a project folder;
 - the pytest plugin (`warden.testing.plugin`, registered automatically): fixtures
   ``warden_clock``, ``warden_project``, ``warden_gate`` and ``warden_decisions``, and
-  ``--warden-policy-tests`` to collect ``*_test.yaml`` policy tests as pytest items.
+  ``--warden-policy-tests`` to collect ``*_test.yaml`` policy tests as pytest items;
+- `warden.testing.postgres` (imported on its own, it needs psycopg): a running server and
+  a fresh database per test, for stores shared by several processes.
 """
 
 from warden.clock import CountingIds, FixedClock
