@@ -430,6 +430,13 @@ CODES: dict[str, CodeInfo] = {
         "No such endpoint, run, action or approval.",
         "Check the id and the path against the HTTP API reference.",
     ),
+    "W-API-007": _e(
+        "Internal server error",
+        "The server hit a fault it did not expect while answering. Nothing executed that "
+        "its action's record does not show; the response holds no details, the server's "
+        "log does.",
+        "Retry the request; if it persists, report it with the server's log around the time.",
+    ),
     "W-IDM-001": _e(
         "Idempotency key reused with other arguments",
         "An idempotency key identifies one request. The same key arrived with a different "
@@ -529,8 +536,17 @@ CODES: dict[str, CodeInfo] = {
     ),
     "W-EXE-005": _e(
         "Action cannot run",
-        "Only an action that the gate allowed, or whose approval is complete, can execute.",
+        "Only an action that the gate allowed, or whose approval is complete, can execute; "
+        "only an action left executing for its caller takes a reported outcome.",
         "Check the action's state with `warden runs show RUN`.",
+    ),
+    "W-EXE-006": _e(
+        "Outcome already recorded differently",
+        "An outcome was reported for an action whose outcome is already recorded, and the "
+        "two differ (success and failure, or another result). Warden keeps the first one; "
+        "the same report sent again gets the stored outcome back.",
+        "Report each action's outcome once, and retry with the same body; read what was "
+        "recorded with `warden runs show RUN`.",
     ),
     "W-AUD-001": _e(
         "Audit record altered",

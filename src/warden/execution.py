@@ -16,6 +16,14 @@ transaction, so of any number of callers (threads or processes) with one key exa
 executes. After a crash, `recover` settles the actions a dead process left executing
 through the tool's ``reconcile`` hook, or marks them ``outcome_unknown`` for a person:
 never a blind re-run.
+
+`Executor.decide` stops after the durable decision record, for a caller that runs the
+tool itself (an agent behind the HTTP decision API): an allowed action is left
+``executing`` with its budget reserved, and `Executor.report` records the outcome the
+caller reports, settles the budget and feeds the breaker, exactly once::
+
+    decide ─> record the decision ─> (the caller runs the tool) ─> report ─> record the
+              and claim the key                                             outcome, settle
 """
 
 from __future__ import annotations
@@ -38,13 +46,14 @@ from warden.approvals import (
     check_usable,
     check_verdict,
 )
-from warden.budgets import Amounts
+from warden.budgets import Amounts, Reservation
 from warden.canonical import canonical_json
 from warden.decision import Decision, Outcome
-from warden.errors import ApprovalError, ExecutionError, IdempotencyError
+from warden.errors import ApprovalError, AuthError, ExecutionError, IdempotencyError
 from warden.history import ActionRecord
 from warden.owner import is_orphaned
 from warden.runs import ActionState, ActionView, Execution, RunStatus
+from warden.store.memory import MemoryStore
 from warden.store.protocol import ActionOutcome, DurableStore, NewAction
 from warden.tools.spec import Tool, ToolContext
 
@@ -128,6 +137,7 @@ class Executor:
         approval_ttl_s: float = 86_400.0,
         retry_backoff_s: float = 0.05,
         tool_threads: int = 32,
+        max_held: int = 100_000,
     ) -> None:
         self.gate = gate
         self.store = store
@@ -137,6 +147,18 @@ class Executor:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=tool_threads, thread_name_prefix="warden-tool")
         self.results = ResultCache()
+        self._held: dict[str, Decision] = {}
+        """Allowed decisions `decide` handed to callers, by action id, until `report`: they
+        hold the budget reservations (in insertion order, oldest first)."""
+        self._running: set[str] = set()
+        """Actions this executor is running itself: no caller may report their outcome."""
+        self._reporting: set[str] = set()
+        self._report_done = threading.Condition(self._lock)
+        self.max_held = max_held
+        self._local_budgets = isinstance(store, MemoryStore)
+        """Whether budgets are held in this process's memory (SQLite), not in a ledger
+        every process shares (PostgreSQL): it decides who gives back a reservation that
+        another process settled."""
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -148,6 +170,21 @@ class Executor:
     ) -> Execution:
         if approval_id is not None:
             return self._execute_with_approval(call, approval_id)
+        return self._propose(call, run=True, wait_outcome=wait_outcome)
+
+    def decide(self, call: ToolCall) -> Execution:
+        """Everything `execute` does up to and including the durable decision record, but
+        without running the tool: the caller runs it and then calls `report`.
+
+        The same key and arguments replay the stored action (``replayed``), the same key
+        with other arguments is W-IDM-001, a needs-approval decision opens its request. An
+        allowed action is left ``executing``, owned by this store, with its budget
+        reserved; so is an action whose approval has become complete, when the same call
+        is decided again. A replay in state ``executing`` means someone already holds the
+        action: only the caller that got ``replayed=False`` runs the tool."""
+        return self._propose(call, run=False)
+
+    def _propose(self, call: ToolCall, *, run: bool, wait_outcome: bool = True) -> Execution:
         try:
             rhash = request_hash(call.tool, call.args)
         except (TypeError, ValueError):  # not JSON: the contract check denies it
@@ -163,10 +200,10 @@ class Executor:
         try:
             existing = self.store.action_by_key(call.agent, key)
             if existing is not None:
-                return self._existing(existing, rhash)
+                return self._existing(existing, rhash, run=run)
             decision = self.gate.decide(call)
             if decision.outcome is Outcome.ALLOW:
-                return self._allowed(call, decision, key, rhash, wait_outcome=wait_outcome)
+                return self._allowed(call, decision, key, rhash, run=run, wait_outcome=wait_outcome)
             if decision.outcome is Outcome.NEEDS_APPROVAL:
                 return self._needs_approval(call, decision, key, rhash)
             return self._record_only(call, decision, None, rhash)
@@ -282,7 +319,7 @@ class Executor:
         )
         existing = self.store.record_decision(action)
         if existing is not None:
-            return self._existing(existing, rhash)
+            return self._existing(existing, rhash, run=False)
         return Execution(
             action_id=action.id,
             state=ActionState.AWAITING_APPROVAL,
@@ -295,7 +332,14 @@ class Executor:
         )
 
     def _allowed(
-        self, call: ToolCall, decision: Decision, key: str, rhash: str, *, wait_outcome: bool
+        self,
+        call: ToolCall,
+        decision: Decision,
+        key: str,
+        rhash: str,
+        *,
+        run: bool = True,
+        wait_outcome: bool = True,
     ) -> Execution:
         action = self._new_action(call, decision, state=ActionState.EXECUTING, key=key, rhash=rhash)
         try:
@@ -305,7 +349,18 @@ class Executor:
             raise
         if existing is not None:  # another process claimed the key first
             self.gate.release(decision)
-            return self._existing(existing, rhash)
+            return self._existing(existing, rhash, run=run)
+        if not run:  # the caller runs the tool and reports; the decision keeps the budget
+            self._hold(action.id, decision)
+            return Execution(
+                action_id=action.id,
+                state=ActionState.EXECUTING,
+                run_id=call.run_id,
+                agent=call.agent,
+                tool=call.tool,
+                decision=decision,
+                idempotency_key=key,
+            )
         tool = self.gate.tools[call.tool]
         args: Mapping[str, Any] = decision.args if decision.args is not None else {}
         return self._run(
@@ -333,6 +388,37 @@ class Executor:
         decision: Decision | None,
         approval_id: str | None = None,
         wait_outcome: bool = True,
+    ) -> Execution:
+        with self._lock:
+            self._running.add(action_id)
+        try:
+            return self._run_tool(
+                action_id,
+                run_id,
+                agent,
+                tool,
+                args,
+                key,
+                decision=decision,
+                approval_id=approval_id,
+                wait_outcome=wait_outcome,
+            )
+        finally:
+            with self._lock:
+                self._running.discard(action_id)
+
+    def _run_tool(
+        self,
+        action_id: str,
+        run_id: str,
+        agent: str,
+        tool: Tool,
+        args: Mapping[str, Any],
+        key: str,
+        *,
+        decision: Decision | None,
+        approval_id: str | None,
+        wait_outcome: bool,
     ) -> Execution:
         ctx = ToolContext(run_id=run_id, agent=agent, idempotency_key=key)
         started = time.perf_counter()
@@ -459,14 +545,16 @@ class Executor:
 
     # --- an existing action under the same key --------------------------------------------
 
-    def _existing(self, view: ActionView, rhash: str) -> Execution:
+    def _existing(self, view: ActionView, rhash: str, *, run: bool = True) -> Execution:
+        """The answer for a call whose key is taken: `run` says whether Warden runs the
+        tool (`execute`) or the caller does (`decide`)."""
         if view.request_hash != rhash:
             raise IdempotencyError(
                 "W-IDM-001",
                 f"idempotency key {view.idempotency_key!r} was used for another call "
                 f"(action {view.id}, tool {view.tool})",
             )
-        if view.state is ActionState.EXECUTING:
+        if view.state is ActionState.EXECUTING and run:
             raise IdempotencyError(
                 "W-IDM-002",
                 f"the call with idempotency key {view.idempotency_key!r} is in progress "
@@ -475,6 +563,17 @@ class Executor:
         if view.state is ActionState.AWAITING_APPROVAL and view.approval_id is not None:
             request = self.store.approval(view.approval_id)
             if request is not None and request.status is ApprovalStatus.APPROVED:
+                if not run:
+                    self._claim_approved(view, request)
+                    return Execution(
+                        action_id=view.id,
+                        state=ActionState.EXECUTING,
+                        run_id=view.run_id,
+                        agent=view.agent,
+                        tool=view.tool,
+                        idempotency_key=view.idempotency_key,
+                        approval_id=request.id,
+                    )
                 return self._run_approved(view, request)
             if request is not None and request.status is ApprovalStatus.PENDING:
                 now = self.gate.clock.timestamp()
@@ -525,6 +624,21 @@ class Executor:
         return self._run_approved(view, request)
 
     def _run_approved(self, view: ActionView, request: ApprovalRequest) -> Execution:
+        tool, key = self._claim_approved(view, request)
+        return self._run(
+            view.id,
+            view.run_id,
+            view.agent,
+            tool,
+            view.args,
+            key,
+            decision=None,
+            approval_id=request.id,
+        )
+
+    def _claim_approved(self, view: ActionView, request: ApprovalRequest) -> tuple[Tool, str]:
+        """Spend a complete approval and move its action to executing (exactly once);
+        returns the tool and the key it runs with."""
         now = self.gate.clock.timestamp()
         kill = self.store.killed(view.agent, view.tool)
         if kill is not None:
@@ -555,16 +669,8 @@ class Executor:
                 approved=True,
             ),
         )
-        key = view.idempotency_key or derive_key(view.run_id, view.step, view.tool, view.args)
-        return self._run(
-            view.id,
-            view.run_id,
-            view.agent,
-            tool,
-            view.args,
-            key,
-            decision=None,
-            approval_id=request.id,
+        return tool, view.idempotency_key or derive_key(
+            view.run_id, view.step, view.tool, view.args
         )
 
     def wait(self, action_id: str, *, timeout_s: float, poll_s: float = 0.5) -> Execution:
@@ -577,6 +683,224 @@ class Executor:
             if time.monotonic() >= deadline:
                 return result
             time.sleep(poll_s)
+
+    # --- outcomes a caller reports (after `decide`) --------------------------------------
+
+    def _hold(self, action_id: str, decision: Decision) -> None:
+        """Keep an allowed decision (and its reservation) until its outcome is reported.
+
+        Past `max_held` the oldest is let go, and its report, when it comes, settles the
+        reservation as one made elsewhere: by its amounts in a shared ledger, so it stays
+        held there until then; a reservation in this process's memory is given back now
+        (that settle then only commits the actual usage)."""
+        evicted: list[Decision] = []
+        with self._lock:
+            self._held[action_id] = decision
+            while len(self._held) > self.max_held:
+                oldest = next(iter(self._held))
+                evicted.append(self._held.pop(oldest))
+        if self._local_budgets:
+            for old in evicted:
+                self.gate.release(old)
+
+    def report(
+        self,
+        action_id: str,
+        *,
+        ok: bool,
+        result: Any = None,
+        error: Mapping[str, Any] | str | None = None,
+        duration_ms: float = 0.0,
+        usd: float | None = None,
+        agent: str | None = None,
+    ) -> Execution:
+        """Record the outcome of an action `decide` left executing, which the caller ran.
+
+        The outcome is written with a compare-and-set (only an executing action takes
+        one), then the budget is settled (the actual `usd`, else the estimate the call
+        reserved) and the breaker fed. The same report again returns the stored outcome
+        (``replayed``); another outcome for an action that has one is W-EXE-006; an action
+        that was never allowed, or that Warden runs itself, is W-EXE-005. An action that
+        recovery marked outcome_unknown (this server restarted while the caller ran the
+        tool) takes a late report; its budget was charged by recovery. `agent`, when
+        given, must be the action's agent (W-AUTH-005).
+
+        The reservation may have been made by another process (a replica, or this server
+        before a restart): it is then settled from the action's recorded estimate, as a
+        reservation with id 0, which a shared ledger (PostgreSQL) takes back by its
+        amounts and a process's own memory (`MemoryStore`, SQLite) counts as already
+        released. Whoever records the outcome settles the reservation, exactly once;
+        reports of one action in this process take turns."""
+        view = self.store.action(action_id)
+        if view is None:
+            raise ExecutionError("W-EXE-005", f"no action {action_id!r}")
+        if agent is not None and view.agent != agent:
+            raise AuthError(
+                "W-AUTH-005", f"action {action_id} belongs to another agent than {agent}"
+            )
+        state = ActionState.SUCCEEDED if ok else ActionState.FAILED
+        value = _jsonable(result) if ok and result is not None else None
+        failure = None if ok else _reported_error(error)
+        if view.state is ActionState.EXECUTING:
+            with self._lock:
+                running = action_id in self._running
+            if running:
+                raise ExecutionError(
+                    "W-EXE-005",
+                    f"Warden runs action {action_id} itself; its outcome is recorded when "
+                    "the tool returns",
+                )
+            with self._report_done:  # one report of an action at a time in this process
+                while action_id in self._reporting:
+                    self._report_done.wait()
+                self._reporting.add(action_id)
+            try:
+                return self._settle_report(view, state, value, failure, duration_ms, usd)
+            finally:
+                with self._report_done:
+                    self._reporting.discard(action_id)
+                    self._report_done.notify_all()
+        if view.state is ActionState.OUTCOME_UNKNOWN:
+            written = self.store.record_outcome(
+                ActionOutcome(
+                    action_id=view.id,
+                    run_id=view.run_id,
+                    agent=view.agent,
+                    tool=view.tool,
+                    state=state,
+                    at=self.gate.clock.timestamp(),
+                    result=value,
+                    error=failure,
+                    attempts=max(view.attempts, 1),
+                    duration_ms=duration_ms,
+                    redact_fields=self._redactions(view),
+                    how="reported-late",
+                    expect=ActionState.OUTCOME_UNKNOWN,
+                )
+            )
+            if written:
+                return self._reported(view, state, value, failure, duration_ms)
+            found = self.store.action(action_id)
+            view = found if found is not None else view
+        return self._same_report(view, state, value, failure)
+
+    def _settle_report(
+        self,
+        view: ActionView,
+        state: ActionState,
+        value: Any,
+        failure: dict[str, Any] | None,
+        duration_ms: float,
+        usd: float | None,
+    ) -> Execution:
+        with self._lock:
+            decision = self._held.pop(view.id, None)
+        ok = state is ActionState.SUCCEEDED
+        now = self.gate.clock.timestamp()
+        actual = Amounts(
+            calls=1, usd=usd if usd is not None else view.est_usd, tokens=view.est_tokens
+        )
+        ledger = self.store.ledger(view.run_id)
+        if ledger is None:  # a run this process has not seen: open its ledger
+            self.store.add_usage(view.run_id, Amounts(), view.decided_at)
+            ledger = self.store.ledger(view.run_id)
+        calls, spent, tokens = ledger.committed if ledger is not None else (0, 0.0, 0)
+        written = self.store.record_outcome(
+            ActionOutcome(
+                action_id=view.id,
+                run_id=view.run_id,
+                agent=view.agent,
+                tool=view.tool,
+                state=state,
+                at=now,
+                result=value,
+                error=failure,
+                attempts=1,
+                duration_ms=duration_ms,
+                redact_fields=(
+                    decision.redact_fields if decision is not None else self._redactions(view)
+                ),
+                ledger=(calls + actual.calls, spent + actual.usd, tokens + actual.tokens),
+                how="reported",
+                expect=ActionState.EXECUTING,
+            )
+        )
+        if not written:  # another report won: it settled the reservation
+            if decision is not None and self._local_budgets:
+                self.gate.release(decision)  # in another process's memory: ours is here
+            found = self.store.action(view.id)
+            return self._same_report(found if found is not None else view, state, value, failure)
+        if decision is not None:  # decided here: the reservation is in this process
+            self.gate.settle(decision, ok=ok, usd=actual.usd, tokens=actual.tokens)
+            return self._reported(view, state, value, failure, duration_ms)
+        if view.approval_id is not None:  # approved actions hold no reservation
+            self.store.add_usage(view.run_id, actual, now)
+        else:  # reserved by another process, or before a restart
+            made_elsewhere = Reservation(
+                run_id=view.run_id,
+                amounts=Amounts(calls=1, usd=view.est_usd, tokens=view.est_tokens),
+                id=0,
+            )
+            self.store.settle(made_elsewhere, actual)
+        self._feed_breaker(view.agent, ok)
+        return self._reported(view, state, value, failure, duration_ms)
+
+    def _same_report(
+        self, view: ActionView, state: ActionState, value: Any, failure: dict[str, Any] | None
+    ) -> Execution:
+        """A report for an action that already has an outcome: the stored one if they agree."""
+        if view.state not in (ActionState.SUCCEEDED, ActionState.FAILED):
+            raise ExecutionError(
+                "W-EXE-005",
+                f"action {view.id} is {view.state.value}; only an executing action takes a "
+                "reported outcome",
+            )
+        stored = view.error or {}
+        same = view.state is state and (
+            view.result == value
+            if state is ActionState.SUCCEEDED
+            else (stored.get("message"), stored.get("type"))
+            == ((failure or {}).get("message"), (failure or {}).get("type"))
+        )
+        if not same:
+            raise ExecutionError(
+                "W-EXE-006",
+                f"action {view.id} already has the outcome {view.state.value}"
+                + (" with another result" if view.state is state else ""),
+            )
+        return _replay(view)
+
+    def _reported(
+        self,
+        view: ActionView,
+        state: ActionState,
+        value: Any,
+        failure: dict[str, Any] | None,
+        duration_ms: float,
+    ) -> Execution:
+        return Execution(
+            action_id=view.id,
+            state=state,
+            run_id=view.run_id,
+            agent=view.agent,
+            tool=view.tool,
+            result=value,
+            error=failure,
+            idempotency_key=view.idempotency_key,
+            approval_id=view.approval_id,
+            attempts=1,
+            duration_ms=duration_ms,
+        )
+
+    def _redactions(self, view: ActionView) -> frozenset[str]:
+        """Every field a policy covering the action's tool may redact (its decision is not
+        in this process): the safe side for privacy."""
+        fields: set[str] = set()
+        for policy in self.gate.policies.covering(view.tool, view.agent):
+            fields.update(policy.log.redact_fields)
+            for rule in policy.redact_rules:
+                fields.update(rule.redact)
+        return frozenset(fields)
 
     # --- after a crash ----------------------------------------------------------------------
 
@@ -726,6 +1050,20 @@ def decision_usd(decision: Decision) -> float:
     res = decision.reservation
     amounts = getattr(res, "amounts", None)
     return float(getattr(amounts, "usd", 0.0))
+
+
+def _reported_error(error: Mapping[str, Any] | str | None) -> dict[str, Any]:
+    """A caller's ``{"message", "type"}`` (or a message) as an action's error."""
+    if isinstance(error, Mapping):
+        message, kind = error.get("message"), error.get("type")
+    else:
+        message, kind = error, None
+    text = str(message) if message is not None else "the caller reported a failure"
+    return {
+        "code": "W-EXE-001",
+        "type": str(kind) if kind is not None else None,
+        "message": text[:2000],
+    }
 
 
 def _replay(view: ActionView) -> Execution:

@@ -7,7 +7,9 @@ writes, under the given docs folder:
 - ``errors/<CODE>.md`` for every code in `warden.errors.CODES`, and ``errors/README.md``,
   the index of all codes;
 - ``reference/cli.md``, every command of the `warden` command line with its help, as
-  click prints it.
+  click prints it;
+- ``reference/openapi.json``, the HTTP API's OpenAPI document (pretty, keys sorted), and
+  ``reference/http-api.md``, the reference rendered from it.
 
 `render_all` returns the same pages as ``{relative path: text}`` without writing, so a
 test can compare them with the files on disk. The output is deterministic: codes and
@@ -16,17 +18,27 @@ commands are sorted, and help is formatted at a fixed width.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import click
 
 from warden.cli.main import cli
 from warden.errors import CODES, CodeInfo
 
-__all__ = ["main", "render_all", "render_cli_reference", "render_error_index", "render_error_page"]
+__all__ = [
+    "main",
+    "render_all",
+    "render_cli_reference",
+    "render_error_index",
+    "render_error_page",
+    "render_http_reference",
+    "render_openapi",
+]
 
 HELP_WIDTH = 80
 """Column width of the help text in the CLI reference (click's own default maximum)."""
@@ -193,12 +205,227 @@ def render_cli_reference() -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+# --- the HTTP API ----------------------------------------------------------------------------
+
+
+def openapi() -> dict[str, Any]:
+    """The server's OpenAPI document (needs the server extra, as `make docs` installs)."""
+    from warden.server.app import openapi_document
+
+    return openapi_document()
+
+
+def render_openapi(doc: Mapping[str, Any] | None = None) -> str:
+    """``reference/openapi.json``: pretty, keys sorted, so a change shows as a small diff."""
+    found = doc if doc is not None else openapi()
+    return json.dumps(found, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+_METHODS = ("get", "post", "put", "patch", "delete")
+_NEEDS = {
+    "agent": "an agent key (`warden keys create --agent`), acting as its own agent",
+    "viewer": "an operator token with any role (`viewer`, `approver:<role>` or `admin`)",
+    "viewer, or the action's agent": "an operator token with any role, or the key of the "
+    "action's agent",
+    "approver": "an operator token with `approver:<role>` for a role the request needs, or `admin`",
+    "admin": "an operator token with the `admin` role",
+    "none": "no key",
+}
+_INTRO = """\
+The HTTP API `warden serve` answers: the decision API agents call before they act, and the
+admin API operators use. Generated from the OpenAPI document
+([openapi.json](openapi.json), also served at `GET /openapi.json`).
+
+## Calling it
+
+- **Keys.** Every request but `/healthz` and `/readyz` sends
+  `Authorization: Bearer wdn_...`, a key from `warden keys create`. An agent key acts
+  for one agent (optionally some of its tools) on the agent endpoints only; an operator
+  token carries roles: `viewer` reads, `approver:<role>` also gives verdicts for that
+  approval role, `admin` may do everything. A revoked key stops working within a second.
+- **Bodies.** One JSON object, UTF-8, each key once, finite numbers, at most
+  `--max-body` bytes (1 MiB) and `--max-depth` levels (32). Unknown fields are refused.
+- **Errors.** Every error is `{"error": {"code": "W-...", "message": "...", "hint": "..."}}`
+  with a stable code (see [the codes](../errors/README.md)): 400 an unreadable body,
+  401 no or bad credentials, 403 a key without the right, 404 no such thing, 409 a
+  conflict with what is stored, 413 too large, 422 a field that does not match (the
+  message names it), 503 overloaded or the store cannot be written (with `Retry-After`;
+  nothing executes). A deny is not an error: it is a 200 decision.
+- **Audit.** Every accepted decision is recorded durably before the answer; every refused
+  request (credentials, rights, unreadable bodies, unknown endpoints) is recorded as an
+  `api.rejected` audit record with the key id, never the secret.
+
+## The decide, run, report loop
+
+1. `POST /v1/decide` with the call. The answer's `state` says what to do: `executing`
+   (and `replayed: false`): run the tool now; `awaiting_approval`: wait (an approver
+   decides, then decide the same call again to get it as `executing`); `decided`: do
+   not run it, `outcome` and `reasons` say why.
+2. `POST /v1/actions/{action_id}/outcome` with `{"ok": true, "result": ...}` or
+   `{"ok": false, "error": {"message": ...}}`. The budget is settled and the breaker fed.
+   Sending the same outcome again is harmless.
+
+Or `POST /v1/execute`, and Warden runs the project's tool itself.
+"""
+
+
+def _ref_name(ref: str) -> str:
+    return ref.rsplit("/", 1)[-1]
+
+
+def _type(schema: Mapping[str, Any]) -> str:
+    """A schema as a short type: ``string``, ``integer or null``, ``array of Rule``."""
+    if "$ref" in schema:
+        return f"[{_ref_name(schema['$ref'])}](#{_ref_name(schema['$ref']).lower()})"
+    if "anyOf" in schema:
+        return " or ".join(_type(s) for s in cast(list[Mapping[str, Any]], schema["anyOf"]))
+    if "enum" in schema:
+        return " \\| ".join(f"`{v}`" for v in cast(list[Any], schema["enum"]))
+    kind = schema.get("type")
+    if kind == "array":
+        return f"array of {_type(cast(Mapping[str, Any], schema.get('items', {})))}"
+    if kind == "object" and "additionalProperties" in schema:
+        extra = schema["additionalProperties"]
+        return "object" if extra is True else f"object of {_type(extra)}"
+    return str(kind) if kind is not None else "any JSON value"
+
+
+def _limits(schema: Mapping[str, Any]) -> str:
+    found: list[str] = []
+    for s in [schema, *cast(list[Mapping[str, Any]], schema.get("anyOf", []))]:
+        for key, text in (
+            ("minLength", "at least {} character(s)"),
+            ("maxLength", "at most {} character(s)"),
+            ("minimum", ">= {}"),
+            ("maximum", "<= {}"),
+        ):
+            if key in s:
+                value = s[key]
+                found.append(text.format(int(value) if value == int(value) else value))
+    return "; ".join(found)
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _fields(schema: Mapping[str, Any]) -> list[str]:
+    props = cast(Mapping[str, Mapping[str, Any]], schema.get("properties", {}))
+    required = set(cast(list[str], schema.get("required", [])))
+    rows = ["| field | type | | description |", "|---|---|---|---|"]
+    for name, prop in props.items():
+        need = "required" if name in required else _default(prop)
+        limits = _limits(prop)
+        text = prop.get("description", "") + (f" ({limits})" if limits else "")
+        rows.append(f"| `{name}` | {_type(prop)} | {need} | {_cell(text)} |")
+    return rows
+
+
+def _default(prop: Mapping[str, Any]) -> str:
+    if "default" not in prop:
+        return "optional"
+    return f"default `{json.dumps(prop['default'])}`"
+
+
+def _body_schema(content: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    media = cast(Mapping[str, Any], content.get("application/json", {}))
+    return cast(Mapping[str, Any] | None, media.get("schema"))
+
+
+def _operation(path: str, method: str, op: Mapping[str, Any]) -> list[str]:
+    lines = [f"### {method.upper()} `{path}`\n", f"{op.get('summary', '')}.\n"]
+    if op.get("description"):
+        lines.append(" ".join(str(op["description"]).split()) + "\n")
+    role = str(op.get("x-warden-role", ""))
+    lines.append(f"**Needs:** {_NEEDS.get(role, role)}.\n")
+    params = cast(list[Mapping[str, Any]], op.get("parameters", []))
+    if params:
+        lines += [
+            "**Parameters:**\n",
+            "| name | in | type | | description |",
+            "|---|---|---|---|---|",
+        ]
+        for p in params:
+            schema = cast(Mapping[str, Any], p.get("schema", {}))
+            need = "required" if p.get("required") else _default(schema)
+            text = str(p.get("description", schema.get("description", "")))
+            lines.append(
+                f"| `{p['name']}` | {p['in']} | {_type(schema)} | {need} | {_cell(text)} |"
+            )
+        lines.append("")
+    body = cast(Mapping[str, Any], op.get("requestBody", {}))
+    schema = _body_schema(cast(Mapping[str, Any], body.get("content", {})))
+    if schema is not None:
+        lines.append(f"**Body:** {_type(schema)}\n")
+    responses = cast(Mapping[str, Mapping[str, Any]], op.get("responses", {}))
+    lines += ["**Answers:**\n", "| status | body | when |", "|---|---|---|"]
+    for status, response in sorted(responses.items()):
+        content = cast(Mapping[str, Any], response.get("content", {}))
+        answer = _body_schema(content)
+        shown = _type(answer) if answer is not None else ", ".join(f"`{m}`" for m in content)
+        when = "success" if status == "200" else str(response.get("description", ""))
+        if status == "200" and response.get("description") not in (None, "Successful Response"):
+            when = str(response["description"])
+        lines.append(f"| {status} | {shown or '-'} | {_cell(when)} |")
+    lines.append("")
+    return lines
+
+
+def render_http_reference(doc: Mapping[str, Any] | None = None) -> str:
+    """``reference/http-api.md``: every endpoint and every body, from the OpenAPI document."""
+    found = doc if doc is not None else openapi()
+    paths = cast(Mapping[str, Mapping[str, Any]], found["paths"])
+    operations: list[tuple[str, str, str, Mapping[str, Any]]] = []
+    for path, methods in paths.items():
+        for method in _METHODS:
+            if method in methods:
+                op = cast(Mapping[str, Any], methods[method])
+                tag = cast(list[str], op.get("tags", ["other"]))[0]
+                operations.append((tag, path, method, op))
+    tags: list[str] = list(dict.fromkeys(t for t, *_ in operations))
+    lines = [
+        _GENERATED,
+        f"# {found['info']['title']} reference\n",
+        _INTRO,
+        "## Endpoints\n",
+        "| endpoint | needs | what |",
+        "|---|---|---|",
+    ]
+    for _tag, path, method, op in operations:
+        anchor = f"{method}-{path}".lower().replace("/", "").replace("{", "").replace("}", "")
+        role = str(op.get("x-warden-role", ""))
+        lines.append(
+            f"| [{method.upper()} `{path}`](#{anchor}) | {role} | {op.get('summary', '')} |"
+        )
+    lines.append("")
+    for tag in tags:
+        lines.append(f"## {tag.capitalize()}\n")
+        for t, path, method, op in operations:
+            if t == tag:
+                lines += _operation(path, method, op)
+    lines.append("## Bodies\n")
+    schemas = cast(Mapping[str, Mapping[str, Any]], found["components"]["schemas"])
+    for name in sorted(schemas):
+        schema = schemas[name]
+        lines.append(f"### {name}\n")
+        if schema.get("description"):
+            lines.append(" ".join(str(schema["description"]).split()) + "\n")
+        if "enum" in schema:
+            lines.append(f"One of {_type(schema)}.\n")
+            continue
+        lines += [*_fields(schema), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
 def render_all() -> dict[str, str]:
     """Every generated page, by its path relative to the docs folder, sorted by path."""
     pages: dict[str, str] = {"errors/README.md": render_error_index()}
     for code in sorted(CODES):
         pages[f"errors/{code}.md"] = render_error_page(code, CODES[code])
     pages["reference/cli.md"] = render_cli_reference()
+    doc = openapi()
+    pages["reference/openapi.json"] = render_openapi(doc)
+    pages["reference/http-api.md"] = render_http_reference(doc)
     return dict(sorted(pages.items()))
 
 

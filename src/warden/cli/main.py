@@ -102,9 +102,11 @@ from warden.cli import approvals as _approvals  # noqa: E402
 from warden.cli import audit as _audit  # noqa: E402
 from warden.cli import check as _check  # noqa: E402
 from warden.cli import demo as _demo  # noqa: E402
+from warden.cli import keys as _keys  # noqa: E402
 from warden.cli import killswitch as _killswitch  # noqa: E402
 from warden.cli import policy as _policy  # noqa: E402
 from warden.cli import runs as _runs  # noqa: E402
+from warden.cli import serve as _serve  # noqa: E402
 from warden.cli import tools as _tools  # noqa: E402
 from warden.cli import tour as _tour  # noqa: E402
 
@@ -113,9 +115,16 @@ __commands__ = (
     _audit,
     _check,
     _demo,
+    _keys,
     _killswitch,
     _policy,
     _runs,
+    _serve,
     _tools,
     _tour,
 )
+
+if __name__ == "__main__":  # `python -m warden.cli.main ...`: run the registered commands
+    from warden.cli.main import main as _main
+
+    _main()
