@@ -381,6 +381,57 @@ def _render_pg(results: dict[str, Any], console: Console) -> None:
     )
 
 
+def _render_server(results: dict[str, Any], console: Console) -> None:
+    section = results["server"]
+    by_name = {t["name"]: t for t in results["targets"]}
+    table = Table(
+        title="Warden benchmarks: the HTTP decision path, one `warden serve` worker",
+        title_justify="left",
+    )
+    _columns(table, ("measurement", "measured", "baseline", "value", "ratio", "target", "result"))
+    goal, verdict = _verdict(by_name["warden serve: decisions per second, one worker"])
+    table.add_row(
+        "POST /v1/decide, saturated",
+        _rate(section["decide_per_s"]),
+        "-",
+        "-",
+        "-",
+        goal,
+        verdict,
+    )
+    goal, verdict = _verdict(by_name["warden serve decide / bare ASGI echo"])
+    table.add_row(
+        "POST /v1/decide / echo",
+        _rate(section["decide_per_s"]),
+        "bare ASGI echo",
+        _rate(section["echo_per_s"]),
+        f"{section['ratio']:.2f}x",
+        goal,
+        verdict,
+    )
+    half = section["half_load"]
+    goal, verdict = _verdict(by_name["warden serve decide p99 at half of saturation"])
+    table.add_row(
+        f"p99 at {_rate(half['rate'])} (half of saturation)",
+        f"{half['p99_ms']:.2f} ms",
+        "p50",
+        f"{half['p50_ms']:.2f} ms",
+        "-",
+        goal,
+        verdict,
+    )
+    console.print(table)
+    statuses = ", ".join(
+        f"{code}: {n}" for run in section["decide_runs"] for code, n in run["statuses"].items()
+    )
+    console.print(
+        f"server: {section['connections']} keep-alive connections from bench.http_load in "
+        f"its own process; decide answers by status: {statuses}. Every decide is a new call "
+        "(payments fixture, `pay` 5 USD), recorded in SQLite (synchronous=FULL, group "
+        "commit) before the answer."
+    )
+
+
 def render(results: dict[str, Any], console: Console | None = None) -> None:
     """Print the tables and the notes a reader needs to trust them."""
     console = console or Console()
@@ -393,6 +444,8 @@ def render(results: dict[str, Any], console: Console | None = None) -> None:
         _render_runner(results, console)
     if "pg" in results:
         _render_pg(results, console)
+    if "server" in results:
+        _render_server(results, console)
     console.print(
         f"machine: Python {m['python']} on {m['platform']}, {m['cpu_count']} CPUs. "
         f"mode {results['mode']}, {results['elapsed_s']:.1f} s."

@@ -19,6 +19,7 @@ from bench.durable import DurableConfig, measure_durable
 from bench.gate_latency import RUN_LENGTH, measure_gate
 from bench.pg_store import PgConfig, measure_pg
 from bench.policy_engines import DESCRIPTIONS, REQUIRED, build_engines, check_agreement
+from bench.server import ServerConfig, measure_server
 from bench.timing import latency, measure_interleaved
 from bench.workload import generate_requests
 
@@ -47,6 +48,8 @@ class Config:
     pg: PgConfig | None = field(default_factory=PgConfig)
     """Durable decisions on PostgreSQL, group commit against one commit each; None to
     skip it (it is skipped, with a note, when PostgreSQL is not installed)."""
+    server: ServerConfig | None = field(default_factory=ServerConfig)
+    """`warden serve`'s decide path against a bare ASGI echo endpoint; None to skip it."""
 
     @classmethod
     def for_mode(
@@ -66,6 +69,11 @@ class Config:
         chosen = durable if only in (None, "durable") else None
         agent_runner = only in (None, "runner")
         pg = (PgConfig.quick() if quick else PgConfig()) if only in (None, "pg") else None
+        server = (
+            (ServerConfig.quick() if quick else ServerConfig())
+            if only in (None, "server")
+            else None
+        )
         if quick:
             return cls(
                 quick=True,
@@ -81,6 +89,7 @@ class Config:
                 runner=agent_runner,
                 runner_runs=5,
                 pg=pg,
+                server=server,
             )
         return cls(
             quick=False,
@@ -90,6 +99,7 @@ class Config:
             durable=chosen,
             runner=agent_runner,
             pg=pg,
+            server=server,
         )
 
 
@@ -260,6 +270,43 @@ def pg_targets(section: dict[str, Any]) -> list[Target]:
     ]
 
 
+SERVER_TARGETS = (
+    "warden serve: decisions per second, one worker",
+    "warden serve decide / bare ASGI echo",
+    "warden serve decide p99 at half of saturation",
+)
+
+
+def server_targets(section: dict[str, Any]) -> list[Target]:
+    """The HTTP decision path: absolute rate, ratio to the echo endpoint, p99 at half load."""
+    return [
+        Target(
+            name=SERVER_TARGETS[0],
+            measured=section["decide_per_s"],
+            unit="/s",
+            op=">=",
+            limit=5_000.0,
+            baseline="",
+        ),
+        Target(
+            name=SERVER_TARGETS[1],
+            measured=section["ratio"],
+            unit="x",
+            op=">=",
+            limit=0.3,
+            baseline="bare ASGI echo, same server options",
+        ),
+        Target(
+            name=SERVER_TARGETS[2],
+            measured=section["half_load"]["p99_ms"],
+            unit="ms",
+            op="<=",
+            limit=2.0,
+            baseline="",
+        ),
+    ]
+
+
 def runner_targets(section: dict[str, Any]) -> list[Target]:
     """Runner overhead per step (p50, no model latency) and the demo's wall time."""
     out = [
@@ -336,6 +383,18 @@ def run(config: Config) -> dict[str, Any]:
             f"repeat, {config.pg.repeat} repeats alternating group commit and one commit per "
             "decision, each on a fresh database; median rate. Raw inserts: one-row INSERT "
             "in autocommit for the same time"
+        )
+    if config.server is not None:
+        section = measure_server(config.server)
+        judged += server_targets(section)
+        results["server"] = section
+        method["server"] = (
+            f"`warden serve` (SQLite, group commit) and a bare ASGI echo app, each one uvicorn "
+            f"worker (httptools, uvloop) in its own process; bench.http_load in a third "
+            f"process keeps {config.server.connections} keep-alive connections busy for "
+            f"{config.server.seconds:g} s ({config.server.repeat} repeats, best rate); every "
+            "decide is a new call recorded durably before the answer. Latency: open loop at "
+            "half the decide rate, from each request's scheduled time"
         )
     return {
         "measured_at": started.isoformat(timespec="seconds"),
