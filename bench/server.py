@@ -49,6 +49,11 @@ class ServerConfig:
     def quick(cls) -> ServerConfig:
         return cls(seconds=1.0, connections=16, bodies=10_000, repeat=1)
 
+    @classmethod
+    def tiny(cls) -> ServerConfig:
+        """A smoke test: both servers answer, every row of the report fills."""
+        return cls(seconds=0.3, connections=4, bodies=2_000, repeat=1)
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -73,12 +78,16 @@ def _wait_ready(port: int, path: str, proc: subprocess.Popen[bytes], timeout: fl
 
 
 @contextlib.contextmanager
-def _process(command: list[str], port: int, ready: str, env: dict[str, str]) -> Iterator[None]:
-    proc = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT
-    )
+def _process(
+    command: list[str], port: int, ready: str, env: dict[str, str], log: Path
+) -> Iterator[None]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
-        _wait_ready(port, ready, proc)
+        try:
+            _wait_ready(port, ready, proc)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}: {log.read_text(errors='replace')[-2000:]}") from None
         yield
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -189,8 +198,8 @@ def measure_server(config: ServerConfig) -> dict[str, Any]:
         echo_runs: list[dict[str, Any]] = []
         decide_runs: list[dict[str, Any]] = []
         with (
-            _process(uvicorn, echo_port, "/ready", env),
-            _process(serve, warden_port, "/readyz", env),
+            _process(uvicorn, echo_port, "/ready", env, folder / "echo.log"),
+            _process(serve, warden_port, "/readyz", env, folder / "serve.log"),
         ):
             for _ in range(config.repeat):
                 echo_runs.append(
