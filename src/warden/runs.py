@@ -183,3 +183,21 @@ class RunView:
     task: str | None = None
     """The task's own key (a ticket id), when the runner started the run."""
     actions: tuple[ActionView, ...] = field(default_factory=tuple[ActionView, ...])
+
+    def summary(self) -> dict[str, Any]:
+        """The run as JSON, without its actions (`warden runs --json`, the HTTP API)."""
+        return {
+            "id": self.id,
+            "agent": self.agent,
+            "status": self.status.value,
+            "policy_revision": self.policy_revision,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "started_by": self.started_by,
+            "task": self.task,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "calls": self.calls,
+            "usd": self.usd,
+            "tokens": self.tokens,
+        }

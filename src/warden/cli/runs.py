@@ -20,7 +20,7 @@ from warden.cli.render import compact, echo_json, json_option, moment
 from warden.errors import RunError
 from warden.models.config import build_runner
 from warden.runner import RunResult, render_escalation
-from warden.runs import ActionState, ActionView, RunStatus, RunView
+from warden.runs import ActionState, ActionView, RunStatus
 
 _RUN_STYLE = {
     RunStatus.RUNNING: "cyan",
@@ -38,25 +38,6 @@ _STATE_STYLE = {
     ActionState.AWAITING_APPROVAL: "yellow",
     ActionState.EXECUTING: "cyan",
 }
-
-
-def run_dict(run: RunView) -> dict[str, Any]:
-    """A run as `--json` prints it (without its actions)."""
-    return {
-        "id": run.id,
-        "agent": run.agent,
-        "status": run.status.value,
-        "policy_revision": run.policy_revision,
-        "started_at": run.started_at,
-        "ended_at": run.ended_at,
-        "started_by": run.started_by,
-        "task": run.task,
-        "outcome": run.outcome,
-        "reason": run.reason,
-        "calls": run.calls,
-        "usd": run.usd,
-        "tokens": run.tokens,
-    }
 
 
 def action_dict(action: ActionView) -> dict[str, Any]:
@@ -111,7 +92,7 @@ def list_runs(project: Path, db: str | None, status: str | None, limit: int, as_
     with open_workspace(project, db).open() as store:
         found = store.runs(limit=limit, status=RunStatus(status) if status else None)
     if as_json:
-        echo_json([run_dict(r) for r in found])
+        echo_json([r.summary() for r in found])
         return
     out = console()
     if not found:
@@ -193,7 +174,7 @@ def show_run(project: Path, db: str | None, run_id: str, as_json: bool) -> None:
     if as_json:
         echo_json(
             {
-                **run_dict(run),
+                **run.summary(),
                 "actions": [action_dict(a) for a in run.actions],
                 "timeline": saved[0].get("timeline", []) if saved is not None else [],
             }

@@ -16,7 +16,7 @@ from warden.approvals import ApprovalRequest, ApprovalStatus, check_verdict
 from warden.errors import ApiError, AuthError
 from warden.execution import Approvals
 from warden.identity import KeyKind, Principal, role_ok
-from warden.runs import ActionView, RunStatus, RunView
+from warden.runs import ActionView, RunStatus
 from warden.server.access import (
     ADMIN,
     APPROVER,
@@ -38,28 +38,9 @@ from warden.server.schemas import (
 )
 from warden.server.service import Service
 
-__all__ = ["action_json", "router", "run_json"]
+__all__ = ["action_json", "router"]
 
 router = APIRouter(redirect_slashes=False)
-
-
-def run_json(run: RunView) -> dict[str, Any]:
-    """A run as the API shows it (without its actions)."""
-    return {
-        "id": run.id,
-        "agent": run.agent,
-        "status": run.status.value,
-        "policy_revision": run.policy_revision,
-        "started_at": run.started_at,
-        "ended_at": run.ended_at,
-        "started_by": run.started_by,
-        "task": run.task,
-        "outcome": run.outcome,
-        "reason": run.reason,
-        "calls": run.calls,
-        "usd": run.usd,
-        "tokens": run.tokens,
-    }
 
 
 def action_json(action: ActionView) -> dict[str, Any]:
@@ -105,7 +86,7 @@ async def list_runs(
 ) -> Any:
     service = service_of(request)
     found = await service.run(lambda: service.store.runs(limit=limit, status=status))
-    return [run_json(r) for r in found]
+    return [r.summary() for r in found]
 
 
 @router.get(
@@ -121,7 +102,7 @@ async def get_run(request: Request, run_id: RunId, _: Principal = VIEWER) -> Any
     run = await service.run(service.store.run, run_id)
     if run is None:
         raise _not_found("run", run_id)
-    return {**run_json(run), "actions": [action_json(a) for a in run.actions]}
+    return {**run.summary(), "actions": [action_json(a) for a in run.actions]}
 
 
 @router.get(
