@@ -9,7 +9,7 @@ import hashlib
 import json
 from typing import Any
 
-__all__ = ["canonical_json", "content_hash"]
+__all__ = ["canonical_json", "canonical_text", "content_hash"]
 
 _encoder = json.JSONEncoder(
     ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
@@ -22,6 +22,12 @@ def canonical_json(value: Any) -> bytes:
     NaN and infinities are refused (they have no JSON form); keys must be strings.
     """
     return _encoder.encode(value).encode("utf-8")
+
+
+def canonical_text(value: Any) -> str:
+    """`canonical_json` before its UTF-8 encoding: ``canonical_json(v) ==
+    canonical_text(v).encode("utf-8")`` (which also refuses a lone surrogate)."""
+    return _encoder.encode(value)
 
 
 def content_hash(value: Any) -> str:

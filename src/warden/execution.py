@@ -28,13 +28,15 @@ caller reports, settles the budget and feeds the breaker, exactly once::
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
@@ -47,7 +49,7 @@ from warden.approvals import (
     check_verdict,
 )
 from warden.budgets import Amounts, Reservation
-from warden.canonical import canonical_json
+from warden.canonical import canonical_json, canonical_text
 from warden.decision import Decision, Outcome
 from warden.errors import ApprovalError, AuthError, ExecutionError, IdempotencyError
 from warden.history import ActionRecord
@@ -72,6 +74,34 @@ def derive_key(run_id: str, step: int | None, tool: str, args: Mapping[str, Any]
     """The key used when the caller gives none: run, step, tool and canonical arguments."""
     digest = hashlib.sha256(canonical_json([run_id, step, tool, args])).hexdigest()
     return "ik_" + digest[:40]
+
+
+def _hash_and_key(call: ToolCall) -> tuple[str, str]:
+    """``request_hash`` and the key of `call` (``derive_key`` when it brings none), with
+    its arguments encoded once: canonical JSON of a list is its items' joined by commas."""
+    args = canonical_text(call.args)
+    tool = canonical_text(call.tool)
+    rhash = hashlib.sha256(f"[{tool},{args}]".encode()).hexdigest()
+    if call.idempotency_key:
+        return rhash, call.idempotency_key
+    head = canonical_text([call.run_id, call.step])[:-1]
+    digest = hashlib.sha256(f"{head},{tool},{args}]".encode()).hexdigest()
+    return rhash, "ik_" + digest[:40]
+
+
+class _Blocking:
+    """A step of a proposal that may block (run a tool, read and write the store): the
+    thread driver calls it, the event-loop driver hands it to a worker thread."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[], Execution]) -> None:
+        self.fn = fn
+
+
+_Steps = Generator["NewAction | _Blocking", Any, Execution]
+"""A proposal, step by step: it yields a decision record to commit (and is sent the
+existing action that took its key, or None) or a blocking step (and is sent its answer)."""
 
 
 def _jsonable(value: Any) -> Any:
@@ -184,12 +214,76 @@ class Executor:
         action: only the caller that got ``replayed=False`` runs the tool."""
         return self._propose(call, run=False)
 
+    async def decide_async(
+        self, call: ToolCall, offload: Callable[[Callable[[], Any]], Awaitable[Any]]
+    ) -> Execution:
+        """`decide` for a caller on an event loop: the checks and the decision run here,
+        the commit of the record is awaited (`DurableStore.record_decision_async`, or
+        `offload`, which runs a blocking function in a worker thread), and so is every
+        rarer step that blocks (a replay's approval lookup ...).
+
+        If the caller is cancelled while a step is under way, the rest of the proposal
+        finishes in a worker thread, as `decide` would have: a committed decision keeps
+        its reservation for `report`, one that did not commit gives it back."""
+        steps = self._propose_steps(call, run=False)
+        record: Callable[[NewAction], Awaitable[Any]] | None = getattr(
+            self.store, "record_decision_async", None
+        )
+        ok, sent = True, cast(Any, None)
+        while True:
+            try:
+                step = steps.send(sent) if ok else steps.throw(cast(BaseException, sent))
+            except StopIteration as stop:
+                return cast(Execution, stop.value)
+            if isinstance(step, _Blocking):
+                pending = asyncio.ensure_future(offload(step.fn))
+            elif record is not None:
+                pending = asyncio.ensure_future(record(step))
+            else:
+                pending = asyncio.ensure_future(
+                    offload(functools.partial(self.store.record_decision, step))
+                )
+            try:
+                ok, sent = True, await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    pending.add_done_callback(lambda done: self._finish_elsewhere(steps, done))
+                raise
+            except Exception as exc:
+                ok, sent = False, exc
+
+    def _finish_elsewhere(self, steps: _Steps, done: asyncio.Future[Any]) -> None:
+        """Go on with a proposal whose async caller went away, in a worker thread."""
+        if done.cancelled():
+            steps.close()
+            return
+        error = done.exception()
+        self._pool.submit(
+            self._drive, steps, error is None, done.result() if error is None else error
+        )
+
     def _propose(self, call: ToolCall, *, run: bool, wait_outcome: bool = True) -> Execution:
+        return self._drive(self._propose_steps(call, run=run, wait_outcome=wait_outcome))
+
+    def _drive(self, steps: _Steps, ok: bool = True, sent: Any = None) -> Execution:
+        """Run a proposal's steps in this thread: commit each record, run each blocking
+        step, and send back what came of it."""
+        record = self.store.record_decision
+        while True:
+            try:
+                step = steps.send(sent) if ok else steps.throw(cast(BaseException, sent))
+            except StopIteration as stop:
+                return cast(Execution, stop.value)
+            try:
+                ok, sent = True, step.fn() if isinstance(step, _Blocking) else record(step)
+            except BaseException as exc:  # the step sees it (and gives back a reservation)
+                ok, sent = False, exc
+
+    def _propose_steps(self, call: ToolCall, *, run: bool, wait_outcome: bool = True) -> _Steps:
         try:
-            rhash = request_hash(call.tool, call.args)
+            rhash, key = _hash_and_key(call)
         except (TypeError, ValueError):  # not JSON: the contract check denies it
-            return self._record_only(call, self.gate.decide(call), None, "")
-        key = call.idempotency_key or derive_key(call.run_id, call.step, call.tool, call.args)
+            return (yield from self._record_only(call, self.gate.decide(call), None, ""))
         token = (call.agent, key)
         with self._lock:
             if token in self._inflight:
@@ -200,13 +294,17 @@ class Executor:
         try:
             existing = self.store.action_by_key(call.agent, key)
             if existing is not None:
-                return self._existing(existing, rhash, run=run)
+                return (yield _Blocking(lambda: self._existing(existing, rhash, run=run)))
             decision = self.gate.decide(call)
             if decision.outcome is Outcome.ALLOW:
-                return self._allowed(call, decision, key, rhash, run=run, wait_outcome=wait_outcome)
+                return (
+                    yield from self._allowed(
+                        call, decision, key, rhash, run=run, wait_outcome=wait_outcome
+                    )
+                )
             if decision.outcome is Outcome.NEEDS_APPROVAL:
-                return self._needs_approval(call, decision, key, rhash)
-            return self._record_only(call, decision, None, rhash)
+                return (yield from self._needs_approval(call, decision, key, rhash))
+            return (yield from self._record_only(call, decision, None, rhash))
         finally:
             with self._lock:
                 self._inflight.discard(token)
@@ -251,7 +349,7 @@ class Executor:
 
     def _record_only(
         self, call: ToolCall, decision: Decision, key: str | None, rhash: str
-    ) -> Execution:
+    ) -> _Steps:
         """A deny or a suggestion: recorded, never executed, no key claimed."""
         status = None
         if decision.stop_run:
@@ -265,7 +363,7 @@ class Executor:
             run_status=status,
             run_reason=decision.reasons[0] if status and decision.reasons else None,
         )
-        self.store.record_decision(action)
+        yield action
         return Execution(
             action_id=action.id,
             state=ActionState.DECIDED,
@@ -275,9 +373,7 @@ class Executor:
             decision=decision,
         )
 
-    def _needs_approval(
-        self, call: ToolCall, decision: Decision, key: str, rhash: str
-    ) -> Execution:
+    def _needs_approval(self, call: ToolCall, decision: Decision, key: str, rhash: str) -> _Steps:
         requirement = decision.approval
         roles = requirement.roles if requirement is not None else ()
         count = requirement.count if requirement is not None else 1
@@ -317,9 +413,9 @@ class Executor:
             approval=request,
             run_status=RunStatus.WAITING,
         )
-        existing = self.store.record_decision(action)
+        existing: ActionView | None = yield action
         if existing is not None:
-            return self._existing(existing, rhash, run=False)
+            return (yield _Blocking(lambda: self._existing(existing, rhash, run=False)))
         return Execution(
             action_id=action.id,
             state=ActionState.AWAITING_APPROVAL,
@@ -340,16 +436,16 @@ class Executor:
         *,
         run: bool = True,
         wait_outcome: bool = True,
-    ) -> Execution:
+    ) -> _Steps:
         action = self._new_action(call, decision, state=ActionState.EXECUTING, key=key, rhash=rhash)
         try:
-            existing = self.store.record_decision(action)
+            existing: ActionView | None = yield action
         except BaseException:
             self.gate.release(decision)  # not recorded: it must not run
             raise
         if existing is not None:  # another process claimed the key first
             self.gate.release(decision)
-            return self._existing(existing, rhash, run=run)
+            return (yield _Blocking(lambda: self._existing(existing, rhash, run=run)))
         if not run:  # the caller runs the tool and reports; the decision keeps the budget
             self._hold(action.id, decision)
             return Execution(
@@ -363,15 +459,19 @@ class Executor:
             )
         tool = self.gate.tools[call.tool]
         args: Mapping[str, Any] = decision.args if decision.args is not None else {}
-        return self._run(
-            action.id,
-            call.run_id,
-            call.agent,
-            tool,
-            args,
-            key,
-            decision=decision,
-            wait_outcome=wait_outcome,
+        return (
+            yield _Blocking(
+                lambda: self._run(
+                    action.id,
+                    call.run_id,
+                    call.agent,
+                    tool,
+                    args,
+                    key,
+                    decision=decision,
+                    wait_outcome=wait_outcome,
+                )
+            )
         )
 
     # --- running the tool ----------------------------------------------------------------

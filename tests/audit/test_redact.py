@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tests.audit.logs import build, json_values
 from warden.audit import Redactor, Removed, commitment, detect, opens, verify_rows
-from warden.audit.redact import _scan, _screen  # pyright: ignore[reportPrivateUsage]
+from warden.audit.redact import _found, _scan, _screen  # pyright: ignore[reportPrivateUsage]
 from warden.canonical import canonical_json
 
 FOUND = [
@@ -251,3 +251,54 @@ def test_redaction_never_changes_its_input_and_leaves_nothing_to_find(
     assert (again, more) == (redacted, [])
     for r in removed:
         assert opens({"$redacted": r.kind, "commitment": r.commitment}, r.salt, r.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=NEAR_MISSES | st.tuples(NEAR_MISSES, SECRETS, NEAR_MISSES).map("".join) | st.text())
+def test_the_screen_of_many_texts_at_once_points_at_each_text_the_screen_passes(
+    text: str,
+) -> None:
+    texts = [text, "x", text[::-1], "sha256:" + text, "", text.upper(), "a\x00" + text]
+    assert _found(texts) == {t: k for t in texts if (k := detect(t)) is not None}
+
+
+def _counting_salts() -> Any:
+    salts = count()
+    return lambda n: next(salts).to_bytes(n, "big")
+
+
+FIELD_SETS = st.frozensets(
+    st.sampled_from(["card", "k0", "k1", "planted", "data", "list.0", "data.k0", "", "0"]),
+    max_size=3,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=json_values,
+    secret=SECRETS,
+    where=st.randoms(use_true_random=False),
+    fields=FIELD_SETS,
+    detectors=st.booleans(),
+)
+def test_redaction_gives_exactly_what_the_walk_that_screens_each_string_gives(
+    data: Any, secret: str, where: Any, fields: frozenset[str], detectors: bool
+) -> None:
+    holder: dict[str, Any] = {"data": data, "list": [data, ("t", secret)], "card": "x"}
+    spot = holder
+    for _ in range(where.randint(0, 3)):
+        spot = spot.setdefault(f"k{where.randint(0, 2)}", {})
+    spot["planted"] = secret if where.random() < 0.7 else data
+    fast = Redactor(detectors=detectors, salt=_counting_salts()).redact(holder, fields)
+    slow = Redactor(detectors=detectors, salt=_counting_salts())._redact_slow(  # pyright: ignore[reportPrivateUsage]
+        holder, fields
+    )
+    assert fast == slow
+    assert canonical_json(fast[0]) == canonical_json(slow[0])
+    assert (fast[0] is holder) == (slow[0] is holder)
+
+
+def test_salts_are_16_fresh_random_bytes_each_time() -> None:
+    _, removed = Redactor().redact({"e": ["jane@example.com"] * 600})
+    salts = {r.salt for r in removed}
+    assert len(salts) == 600 and all(len(s) == 16 for s in salts)

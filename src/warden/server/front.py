@@ -10,13 +10,18 @@
                   │ yes                                     │ no
                   ▼                                         ▼
               key (cached) ─> body (size, JSON, depth) ─>   body checked the same way,
-              fields ─> scope ─> worker thread:             then handed to FastAPI (the
-              Executor.decide / execute / report            admin API, OpenAPI document)
+              fields ─> scope ─> decide: on the loop,       then handed to FastAPI (the
+              awaiting the commit; execute, report and      admin API, OpenAPI document)
+              the rest: a worker thread
 
 The decision path runs no framework code: it reads the headers it needs, checks the body
-with `warden.server.bodies`, builds the `ToolCall` by hand and does the blocking part
-(a key read on a cache miss, the store's reads and its commit) in one hop to a worker
-thread, so the event loop never waits for a disk. Every refusal is answered with the
+with `warden.server.bodies` and builds the `ToolCall` by hand. A decide whose key is
+cached then runs on the event loop up to the commit of its record, which it awaits (the
+writer thread wakes the loop once per committed batch): no hop to a worker thread and
+back, and the loop waits for no fsync. (The store's reads on the way, an idempotency key
+looked up, are from SQLite's cache and the WAL, which no writer blocks.) An execute, a key
+read on a cache miss, a project with fact providers, and a replay's rarer steps go to a
+worker thread. Every refusal is answered with the
 error JSON of `warden.server.problems`, and the ones that matter for security (bad
 credentials or rights, unreadable bodies) are audited as ``api.rejected``.
 """
@@ -162,9 +167,12 @@ class Front:
             size = len(raw)
             body = parse_object(raw, max_depth=self._max_depth)
             call = read_call(body, principal=_agent_name(principal, body))
-            answer = await asyncio.get_running_loop().run_in_executor(
-                service.pool, _propose_job, service, token, principal, call, run
-            )
+            if not run and principal is not None and service.decides_on_loop():
+                answer = await service.decide(principal, call)
+            else:
+                answer = await asyncio.get_running_loop().run_in_executor(
+                    service.pool, _propose_job, service, token, principal, call, run
+                )
         except WardenError as exc:
             await self.refuse(scope, send, exc, size)
         except Exception:

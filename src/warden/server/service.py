@@ -98,6 +98,22 @@ class Service:
         view = self.store.action(done.action_id) if done.decision is None else None
         return encode(execution_json(done, view) if run else decision_json(done, view))
 
+    def decides_on_loop(self) -> bool:
+        """Whether a decide may run on the event loop (`decide`): the gate's checks are
+        CPU work and reads of the store, unless a fact provider (code of the project's,
+        which may call out to other systems) can be asked."""
+        facts = self.gate.facts
+        return facts is None or not facts.names()
+
+    async def decide(self, principal: Principal, call: ToolCall) -> bytes:
+        """`propose` for a decide whose key was cached, on the event loop: the checks and
+        the decision run here, and only the commit of the record is awaited (with a
+        replay's rarer blocking steps, run in the worker threads)."""
+        require_agent(principal, call.agent, call.tool)
+        done = await self.executor.decide_async(call, self.run)
+        view = await self.run(self.store.action, done.action_id) if done.decision is None else None
+        return encode(decision_json(done, view))
+
     def report(
         self, token: str, principal: Principal | None, action_id: str, report: Report
     ) -> bytes:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import shutil
@@ -23,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from pydantic_core import to_json
 
@@ -46,6 +47,8 @@ from warden.store.protocol import ActionOutcome, NewAction, RunStart
 from warden.store.writer import Writer
 
 __all__ = ["DEFAULT_PATH", "SQLiteStore", "agent_stream", "key_audit", "key_from_row", "key_row"]
+
+T = TypeVar("T")
 
 DEFAULT_PATH = ".warden/warden.db"
 SYSTEM_STREAM = "system"
@@ -210,22 +213,31 @@ class SQLiteStore(MemoryStore):
         except sqlite3.Error as exc:
             raise StoreError("W-STO-001", f"SQLite: {exc}") from None
 
-    def _submit(self, op: Callable[[sqlite3.Connection], Any]) -> Any:
+    def _submit(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """Commit `op` through the writer, with any deferred writes ahead of it in the
         same transaction."""
-        if self._deferred:
-            with self._deferred_lock:
-                ahead, self._deferred = self._deferred, []
-            if ahead:
-                first = op
+        return self._writer.submit(self._with_deferred(op))
 
-                def both(conn: sqlite3.Connection) -> Any:
-                    for early in ahead:
-                        early(conn)
-                    return first(conn)
+    def _submit_async(self, op: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """`_submit` for a caller on an event loop: a future settled after the commit."""
+        return self._writer.submit_async(self._with_deferred(op))
 
-                op = both
-        return self._writer.submit(op)
+    def _with_deferred(
+        self, op: Callable[[sqlite3.Connection], T]
+    ) -> Callable[[sqlite3.Connection], T]:
+        if not self._deferred:
+            return op
+        with self._deferred_lock:
+            ahead, self._deferred = self._deferred, []
+        if not ahead:
+            return op
+
+        def both(conn: sqlite3.Connection) -> T:
+            for early in ahead:
+                early(conn)
+            return op(conn)
+
+        return both
 
     def _defer(self, op: Callable[[sqlite3.Connection], Any]) -> None:
         """Queue `op` to ride with the next write this store commits (in its transaction),
@@ -621,6 +633,27 @@ class SQLiteStore(MemoryStore):
     # --- actions ---------------------------------------------------------------------------
 
     def record_decision(self, action: NewAction) -> ActionView | None:
+        existing = self._submit(self._decision_op(action))
+        if existing is None:
+            self._known_runs.add(action.run_id)
+        return existing
+
+    def record_decision_async(self, action: NewAction) -> asyncio.Future[ActionView | None]:
+        """`record_decision` for a caller on an event loop: a future of the running loop,
+        settled once the record is committed."""
+        future = self._submit_async(self._decision_op(action))
+        run_id = action.run_id
+
+        def known(done: asyncio.Future[ActionView | None]) -> None:
+            if not done.cancelled() and done.exception() is None and done.result() is None:
+                self._known_runs.add(run_id)
+
+        future.add_done_callback(known)
+        return future
+
+    def _decision_op(self, action: NewAction) -> Callable[[sqlite3.Connection], ActionView | None]:
+        """What `record_decision` commits: everything but the commit is done here, in
+        the caller's thread."""
         a = action
         stream = agent_stream(a.agent)
         decision_data = {
@@ -716,10 +749,7 @@ class SQLiteStore(MemoryStore):
                 self._append(conn, stream, "approval.request", a.decided_at, approval_prepared)
             return None
 
-        existing = self._submit(op)
-        if existing is None:
-            self._known_runs.add(a.run_id)
-        return existing
+        return op
 
     def record_outcome(self, outcome: ActionOutcome, *, wait: bool = True) -> bool:
         o = outcome
