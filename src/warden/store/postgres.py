@@ -53,8 +53,19 @@ from warden.store.pg_connection import (
 from warden.store.pg_schema import migrate
 from warden.store.pg_state import SharedState
 from warden.store.protocol import ActionOutcome, NewAction, RunStart
-from warden.store.rows import ACTION_COLUMNS, action_view, loads, run_view
-from warden.store.sqlite import SYSTEM_STREAM, agent_stream, key_audit, key_from_row, key_row
+from warden.store.rows import (
+    ACTION_COLUMNS,
+    action_row,
+    action_view,
+    approval_audit,
+    decision_audit,
+    key_audit,
+    key_from_row,
+    key_row,
+    loads,
+    run_view,
+)
+from warden.store.sqlite import SYSTEM_STREAM, agent_stream
 from warden.store.writer import GroupWriter
 
 __all__ = ["PostgresStore", "audit_pieces"]
@@ -401,51 +412,11 @@ class PostgresStore(SharedState):
     def record_decision(self, action: NewAction) -> ActionView | None:
         a = action
         stream = agent_stream(a.agent)
-        prepared = self._prepare(
-            {
-                "action_id": a.id,
-                "idempotency_key": a.idem_key,
-                "state": a.state.value,
-                "step": a.step,
-                "decision": dict(a.decision),
-            },
-            a.redact_fields,
-        )
+        prepared = self._prepare(decision_audit(a), a.redact_fields)
         approval = a.approval
-        approval_prepared = (
-            self._prepare(
-                {
-                    "approval_id": approval.id,
-                    "action_id": a.id,
-                    "binding": approval.binding,
-                    "roles": list(approval.roles),
-                    "count": approval.count,
-                    "requested_by": list(approval.requested_by),
-                    "expires_at": approval.expires_at,
-                }
-            )
-            if approval is not None
-            else None
-        )
-        row = (
-            a.id,
-            a.run_id,
-            a.agent,
-            a.tool,
-            a.step,
-            a.state.value,
-            a.outcome,
-            a.code,
-            _json(list(a.reasons)),
-            _json(dict(a.args)),
-            a.idem_key,
-            a.request_hash,
-            approval.id if approval else None,
-            a.owner,
-            a.decided_at,
-            a.est_usd,
-            a.est_tokens,
-        )
+        opened = approval_audit(a)
+        approval_prepared = self._prepare(opened) if opened is not None else None
+        row = action_row(a)
         new_run = a.run_id not in self._known_runs
 
         data_json, removed = prepared

@@ -1,7 +1,8 @@
-"""Action and run rows as the PostgreSQL store selects them, and the views built from them.
+"""Action, run and key rows as both stores select them, and the values built from them.
 
-The columns are those of the SQLite schema, in the same order, with JSON kept as text
-(canonical JSON for arguments and reasons), so the two stores read alike.
+The columns are the same in the SQLite and PostgreSQL schemas, in the same order, with
+JSON kept as text (canonical JSON for arguments and reasons), so the two stores read
+alike.
 """
 
 from __future__ import annotations
@@ -10,9 +11,23 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
+from warden.canonical import canonical_json, canonical_text
+from warden.identity import ApiKey, KeyKind
 from warden.runs import ActionState, ActionView, RunStatus, RunView
+from warden.store.protocol import NewAction
 
-__all__ = ["ACTION_COLUMNS", "action_view", "loads", "run_view"]
+__all__ = [
+    "ACTION_COLUMNS",
+    "action_row",
+    "action_view",
+    "approval_audit",
+    "decision_audit",
+    "key_audit",
+    "key_from_row",
+    "key_row",
+    "loads",
+    "run_view",
+]
 
 ACTION_COLUMNS = (
     "id, run_id, agent, tool, step, state, outcome, code, reasons, args, idem_key, "
@@ -98,4 +113,108 @@ def run_view(row: Sequence[Any], actions: tuple[ActionView, ...]) -> RunView:
         started_by=by,
         task=task,
         actions=actions,
+    )
+
+
+def key_audit(key: ApiKey, *, retire_at: float | None) -> dict[str, Any]:
+    """What the audit log keeps of a new key: everything but its hash."""
+    return {
+        "key_id": key.id,
+        "kind": key.kind.value,
+        "name": key.name,
+        "tools": sorted(key.tools) if key.tools is not None else None,
+        "roles": sorted(key.roles),
+        "expires_at": key.expires_at,
+        "by": key.created_by,
+        "replaces": key.replaces,
+        "retire_at": retire_at,
+    }
+
+
+def key_row(key: ApiKey) -> tuple[Any, ...]:
+    """A key as the columns ``id, kind, name, secret_hash, tools, roles, created_at,
+    created_by, expires_at, revoked_at, revoked_by, replaces``."""
+    return (
+        key.id,
+        key.kind.value,
+        key.name,
+        key.secret_hash,
+        canonical_text(sorted(key.tools)) if key.tools is not None else None,
+        canonical_text(sorted(key.roles)),
+        key.created_at,
+        key.created_by,
+        key.expires_at,
+        key.revoked_at,
+        key.revoked_by,
+        key.replaces,
+    )
+
+
+def key_from_row(row: Sequence[Any]) -> ApiKey:
+    id_, kind, name, secret_hash, tools, roles, created, by, expires, revoked, rby, replaces = row
+    return ApiKey(
+        id=id_,
+        kind=KeyKind(kind),
+        name=name,
+        secret_hash=secret_hash,
+        tools=frozenset(json.loads(tools)) if tools is not None else None,
+        roles=frozenset(json.loads(roles)),
+        created_at=created,
+        created_by=by,
+        expires_at=expires,
+        revoked_at=revoked,
+        revoked_by=rby,
+        replaces=replaces,
+    )
+
+
+def decision_audit(a: NewAction) -> dict[str, Any]:
+    """What the audit log keeps of a recorded decision (before redaction)."""
+    return {
+        "action_id": a.id,
+        "idempotency_key": a.idem_key,
+        "state": a.state.value,
+        "step": a.step,
+        "decision": dict(a.decision),
+    }
+
+
+def approval_audit(a: NewAction) -> dict[str, Any] | None:
+    """What the audit log keeps of the approval request a decision opens, if any."""
+    approval = a.approval
+    if approval is None:
+        return None
+    return {
+        "approval_id": approval.id,
+        "action_id": a.id,
+        "binding": approval.binding,
+        "roles": list(approval.roles),
+        "count": approval.count,
+        "requested_by": list(approval.requested_by),
+        "expires_at": approval.expires_at,
+    }
+
+
+def action_row(a: NewAction) -> tuple[Any, ...]:
+    """A new action as the columns ``id, run_id, agent, tool, step, state, outcome, code,
+    reasons, args, idem_key, request_hash, approval_id, owner, decided_at, est_usd,
+    est_tokens``."""
+    return (
+        a.id,
+        a.run_id,
+        a.agent,
+        a.tool,
+        a.step,
+        a.state.value,
+        a.outcome,
+        a.code,
+        canonical_json(list(a.reasons)).decode("utf-8"),
+        canonical_json(dict(a.args)).decode("utf-8"),
+        a.idem_key,
+        a.request_hash,
+        a.approval.id if a.approval else None,
+        a.owner,
+        a.decided_at,
+        a.est_usd,
+        a.est_tokens,
     )

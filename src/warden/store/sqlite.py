@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from pydantic_core import to_json
 
@@ -37,27 +37,34 @@ from warden.canonical import canonical_json
 from warden.clock import SystemClock
 from warden.errors import ApprovalError, AuthError, StoreError
 from warden.history import ActionRecord
-from warden.identity import ApiKey, KeyKind
+from warden.identity import ApiKey
 from warden.killswitch import KillRecord, parse_scope
 from warden.owner import new_owner
 from warden.runs import ActionState, ActionView, RunStatus, RunView
 from warden.store.memory import MemoryStore
 from warden.store.migrations import migrate
 from warden.store.protocol import ActionOutcome, NewAction, RunStart
+from warden.store.rows import (
+    ACTION_COLUMNS,
+    action_row,
+    action_view,
+    approval_audit,
+    decision_audit,
+    key_audit,
+    key_from_row,
+    key_row,
+    loads,
+    run_view,
+)
 from warden.store.writer import Writer
 
-__all__ = ["DEFAULT_PATH", "SQLiteStore", "agent_stream", "key_audit", "key_from_row", "key_row"]
+__all__ = ["DEFAULT_PATH", "SYSTEM_STREAM", "SQLiteStore", "agent_stream"]
 
 T = TypeVar("T")
 
 DEFAULT_PATH = ".warden/warden.db"
 SYSTEM_STREAM = "system"
 
-_ACTION_COLUMNS = (
-    "id, run_id, agent, tool, step, state, outcome, code, reasons, args, idem_key, "
-    "request_hash, approval_id, owner, decided_at, finished_at, attempts, result, error, "
-    "est_usd, est_tokens"
-)
 _LIVE_STATES = (ActionState.EXECUTING.value, ActionState.AWAITING_APPROVAL.value)
 
 
@@ -543,7 +550,7 @@ class SQLiteStore(MemoryStore):
         rows = self._rows("SELECT state, escalation FROM run_states WHERE run_id = ?", (run_id,))
         if not rows:
             return None
-        return json.loads(rows[0][0]), _loads(rows[0][1])
+        return json.loads(rows[0][0]), loads(rows[0][1])
 
     # --- breakers: state written behind every change -----------------------------------
 
@@ -656,49 +663,11 @@ class SQLiteStore(MemoryStore):
         the caller's thread."""
         a = action
         stream = agent_stream(a.agent)
-        decision_data = {
-            "action_id": a.id,
-            "idempotency_key": a.idem_key,
-            "state": a.state.value,
-            "step": a.step,
-            "decision": dict(a.decision),
-        }
-        prepared = self._prepare(decision_data, a.redact_fields)
+        prepared = self._prepare(decision_audit(a), a.redact_fields)
         approval = a.approval
-        approval_prepared = (
-            self._prepare(
-                {
-                    "approval_id": approval.id,
-                    "action_id": a.id,
-                    "binding": approval.binding,
-                    "roles": list(approval.roles),
-                    "count": approval.count,
-                    "requested_by": list(approval.requested_by),
-                    "expires_at": approval.expires_at,
-                }
-            )
-            if approval is not None
-            else None
-        )
-        row = (
-            a.id,
-            a.run_id,
-            a.agent,
-            a.tool,
-            a.step,
-            a.state.value,
-            a.outcome,
-            a.code,
-            _json(list(a.reasons)),
-            _json(dict(a.args)),
-            a.idem_key,
-            a.request_hash,
-            approval.id if approval else None,
-            a.owner,
-            a.decided_at,
-            a.est_usd,
-            a.est_tokens,
-        )
+        opened = approval_audit(a)
+        approval_prepared = self._prepare(opened) if opened is not None else None
+        row = action_row(a)
         new_run = a.run_id not in self._known_runs
 
         def op(conn: sqlite3.Connection) -> ActionView | None:
@@ -710,12 +679,12 @@ class SQLiteStore(MemoryStore):
             )
             if cur.rowcount == 0:
                 found = conn.execute(
-                    f"SELECT {_ACTION_COLUMNS} FROM actions WHERE agent = ? AND idem_key = ?",
+                    f"SELECT {ACTION_COLUMNS} FROM actions WHERE agent = ? AND idem_key = ?",
                     (a.agent, a.idem_key),
                 ).fetchone()
                 if found is None:
                     raise StoreError("W-STO-001", f"action {a.id} could not be recorded")
-                return _action_view(found)
+                return action_view(found)
             if new_run:
                 conn.execute(
                     "INSERT OR IGNORE INTO runs (id, agent, status, policy_revision, started_at, "
@@ -813,22 +782,22 @@ class SQLiteStore(MemoryStore):
         return written
 
     def action(self, action_id: str) -> ActionView | None:
-        rows = self._rows(f"SELECT {_ACTION_COLUMNS} FROM actions WHERE id = ?", (action_id,))
-        return _action_view(rows[0]) if rows else None
+        rows = self._rows(f"SELECT {ACTION_COLUMNS} FROM actions WHERE id = ?", (action_id,))
+        return action_view(rows[0]) if rows else None
 
     def action_by_key(self, agent: str, key: str) -> ActionView | None:
         rows = self._rows(
-            f"SELECT {_ACTION_COLUMNS} FROM actions WHERE agent = ? AND idem_key = ?",
+            f"SELECT {ACTION_COLUMNS} FROM actions WHERE agent = ? AND idem_key = ?",
             (agent, key),
         )
-        return _action_view(rows[0]) if rows else None
+        return action_view(rows[0]) if rows else None
 
     def open_actions(self, state: ActionState) -> Sequence[ActionView]:
         rows = self._rows(
-            f"SELECT {_ACTION_COLUMNS} FROM actions WHERE state = ? ORDER BY decided_at",
+            f"SELECT {ACTION_COLUMNS} FROM actions WHERE state = ? ORDER BY decided_at",
             (state.value,),
         )
-        return [_action_view(r) for r in rows]
+        return [action_view(r) for r in rows]
 
     # --- approvals -------------------------------------------------------------------------
 
@@ -1006,10 +975,10 @@ class SQLiteStore(MemoryStore):
         if not rows:
             return None
         actions = self._rows(
-            f"SELECT {_ACTION_COLUMNS} FROM actions WHERE run_id = ? ORDER BY decided_at, rowid",
+            f"SELECT {ACTION_COLUMNS} FROM actions WHERE run_id = ? ORDER BY decided_at, rowid",
             (run_id,),
         )
-        return _run_view(rows[0], tuple(_action_view(a) for a in actions))
+        return run_view(rows[0], tuple(action_view(a) for a in actions))
 
     def runs(self, *, limit: int = 50, status: RunStatus | None = None) -> Sequence[RunView]:
         if status is None:
@@ -1022,7 +991,7 @@ class SQLiteStore(MemoryStore):
                 "ORDER BY started_at DESC LIMIT ?",
                 (status.value, limit),
             )
-        return [_run_view(r, ()) for r in rows]
+        return [run_view(r, ()) for r in rows]
 
     def end_run(
         self, run_id: str, status: RunStatus, *, at: float, outcome: str | None, reason: str | None
@@ -1119,130 +1088,3 @@ class SQLiteStore(MemoryStore):
     def writer_stats(self) -> tuple[int, int]:
         """(batches committed, requests in them): the group-commit ratio."""
         return self._writer.batches, self._writer.requests
-
-
-def key_audit(key: ApiKey, *, retire_at: float | None) -> dict[str, Any]:
-    """What the audit log keeps of a new key: everything but its hash."""
-    return {
-        "key_id": key.id,
-        "kind": key.kind.value,
-        "name": key.name,
-        "tools": sorted(key.tools) if key.tools is not None else None,
-        "roles": sorted(key.roles),
-        "expires_at": key.expires_at,
-        "by": key.created_by,
-        "replaces": key.replaces,
-        "retire_at": retire_at,
-    }
-
-
-def key_row(key: ApiKey) -> tuple[Any, ...]:
-    """A key as the columns ``id, kind, name, secret_hash, tools, roles, created_at,
-    created_by, expires_at, revoked_at, revoked_by, replaces``."""
-    return (
-        key.id,
-        key.kind.value,
-        key.name,
-        key.secret_hash,
-        _json(sorted(key.tools)) if key.tools is not None else None,
-        _json(sorted(key.roles)),
-        key.created_at,
-        key.created_by,
-        key.expires_at,
-        key.revoked_at,
-        key.revoked_by,
-        key.replaces,
-    )
-
-
-def key_from_row(row: Sequence[Any]) -> ApiKey:
-    id_, kind, name, secret_hash, tools, roles, created, by, expires, revoked, rby, replaces = row
-    return ApiKey(
-        id=id_,
-        kind=KeyKind(kind),
-        name=name,
-        secret_hash=secret_hash,
-        tools=frozenset(json.loads(tools)) if tools is not None else None,
-        roles=frozenset(json.loads(roles)),
-        created_at=created,
-        created_by=by,
-        expires_at=expires,
-        revoked_at=revoked,
-        revoked_by=rby,
-        replaces=replaces,
-    )
-
-
-def _loads(raw: str | None) -> Any:
-    return json.loads(raw) if raw is not None else None
-
-
-def _action_view(row: tuple[Any, ...]) -> ActionView:
-    (
-        id_,
-        run_id,
-        agent,
-        tool,
-        step,
-        state,
-        outcome,
-        code,
-        reasons,
-        args,
-        key,
-        request_hash,
-        approval_id,
-        owner,
-        decided_at,
-        finished_at,
-        attempts,
-        result,
-        error,
-        est_usd,
-        est_tokens,
-    ) = row
-    return ActionView(
-        est_usd=est_usd,
-        est_tokens=est_tokens,
-        id=id_,
-        run_id=run_id,
-        agent=agent,
-        tool=tool,
-        step=step,
-        state=ActionState(state),
-        outcome=outcome,
-        code=code,
-        reasons=tuple(json.loads(reasons)),
-        args=json.loads(args),
-        idempotency_key=key,
-        request_hash=request_hash,
-        approval_id=approval_id,
-        owner=owner,
-        decided_at=decided_at,
-        finished_at=finished_at,
-        attempts=attempts,
-        result=_loads(result),
-        error=cast(Mapping[str, Any] | None, _loads(error)),
-    )
-
-
-def _run_view(row: tuple[Any, ...], actions: tuple[ActionView, ...]) -> RunView:
-    id_, agent, status, revision, started, ended, outcome, reason, calls, usd, tokens, by, task = (
-        row
-    )
-    return RunView(
-        id=id_,
-        agent=agent,
-        status=RunStatus(status),
-        policy_revision=revision,
-        started_at=started,
-        ended_at=ended,
-        outcome=outcome,
-        reason=reason,
-        calls=calls,
-        usd=usd,
-        tokens=tokens,
-        started_by=by,
-        task=task,
-        actions=actions,
-    )
