@@ -184,7 +184,7 @@ def measure_server(config: ServerConfig) -> dict[str, Any]:
         serve = [
             sys.executable,
             "-m",
-            "warden.cli.main",
+            "warden.cli",
             "serve",
             "-p",
             str(project),

@@ -24,7 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "http_client"
 REFUNDS = ROOT / "examples" / "refunds"
-WARDEN = [sys.executable, "-m", "warden.cli.main"]
+WARDEN = [sys.executable, "-m", "warden.cli"]
 
 
 def _free_port() -> int:

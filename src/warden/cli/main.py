@@ -123,8 +123,3 @@ __commands__ = (
     _tools,
     _tour,
 )
-
-if __name__ == "__main__":  # `python -m warden.cli.main ...`: run the registered commands
-    from warden.cli.main import main as _main
-
-    _main()

@@ -71,6 +71,11 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorResponse, "description": ERRORS[s]} for s in shown}
 
 
+def body_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`errors` of an endpoint that reads a JSON body: also 400 (unreadable) and 413."""
+    return errors(400, 413, *statuses)
+
+
 def role(needed: str) -> dict[str, Any]:
     """The OpenAPI extension saying who may call an endpoint (the reference shows it)."""
     return {"x-warden-role": needed}

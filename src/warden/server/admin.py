@@ -24,6 +24,7 @@ from warden.server.access import (
     ActionId,
     ApprovalId,
     RunId,
+    body_errors,
     caller,
     errors,
     role,
@@ -186,6 +187,8 @@ def _verdict(
 ) -> dict[str, Any]:
     if not approve and not body.reason.strip():
         raise ApiError("W-API-004", "reason: required to deny")
+    if service.store.approval(approval_id) is None:  # 404 W-API-006, like a GET of it
+        raise _not_found("approval request", approval_id)
     admin = "admin" in principal.roles
     held = principal.approver_roles
     now = service.clock.timestamp()
@@ -218,7 +221,7 @@ _VERDICT_DOC = (
     tags=["approvals"],
     summary="Approve a request",
     response_model=ApprovalModel,
-    responses=errors(404, 409, 422),
+    responses=body_errors(404, 409, 422),
     openapi_extra=role("approver"),
     description="Record an approving verdict." + _VERDICT_DOC,
 )
@@ -237,7 +240,7 @@ async def approve(
     tags=["approvals"],
     summary="Deny a request",
     response_model=ApprovalModel,
-    responses=errors(404, 409, 422),
+    responses=body_errors(404, 409, 422),
     openapi_extra=role("approver"),
     description="Record a denying verdict (a `reason` is required): the action is "
     "rejected and never runs." + _VERDICT_DOC,
@@ -257,7 +260,7 @@ async def deny(
     tags=["approvals"],
     summary="Run an approved action now",
     response_model=ActionModel,
-    responses=errors(404, 409),
+    responses=body_errors(404, 409),
     openapi_extra=role("admin"),
 )
 async def execute_approved(request: Request, approval_id: ApprovalId, _: Principal = ADMIN) -> Any:

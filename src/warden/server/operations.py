@@ -17,7 +17,7 @@ from warden.audit.verify import verify_rows
 from warden.errors import ApiError, AuditError
 from warden.identity import Principal
 from warden.killswitch import KillRecord, parse_scope
-from warden.server.access import ADMIN, VIEWER, errors, role, service_of
+from warden.server.access import ADMIN, VIEWER, body_errors, errors, role, service_of
 from warden.server.schemas import (
     KillRequest,
     KillsResponse,
@@ -64,6 +64,7 @@ def _checked_scope(service: Service, scope: str) -> str:
     tags=["kill switch"],
     summary="The engaged kill switches",
     response_model=KillsResponse,
+    responses=errors(),
     openapi_extra=role("viewer"),
 )
 async def list_kills(request: Request, _: Principal = VIEWER) -> Any:
@@ -76,7 +77,7 @@ async def list_kills(request: Request, _: Principal = VIEWER) -> Any:
     tags=["kill switch"],
     summary="Engage a kill switch",
     response_model=KillsResponse,
-    responses=errors(422),
+    responses=body_errors(422),
     openapi_extra=role("admin"),
 )
 async def kill(request: Request, body: KillRequest, principal: Principal = ADMIN) -> Any:
@@ -97,7 +98,7 @@ async def kill(request: Request, body: KillRequest, principal: Principal = ADMIN
     tags=["kill switch"],
     summary="Lift a kill switch",
     response_model=KillsResponse,
-    responses=errors(422),
+    responses=body_errors(422),
     openapi_extra=role("admin"),
 )
 async def unkill(request: Request, body: UnkillRequest, principal: Principal = ADMIN) -> Any:
@@ -123,7 +124,7 @@ async def unkill(request: Request, body: UnkillRequest, principal: Principal = A
     tags=["policies"],
     summary="Reload the project's policies from disk",
     response_model=ReloadResponse,
-    responses=errors(422),
+    responses=body_errors(422),
     openapi_extra=role("admin"),
 )
 async def reload(request: Request, principal: Principal = ADMIN) -> Any:
@@ -140,6 +141,7 @@ async def reload(request: Request, principal: Principal = ADMIN) -> Any:
     tags=["audit"],
     summary="Verify the audit log",
     response_model=VerifyResponse,
+    responses=errors(),
     openapi_extra=role("viewer"),
 )
 async def verify(request: Request, _: Principal = VIEWER) -> Any:
@@ -150,7 +152,7 @@ async def verify(request: Request, _: Principal = VIEWER) -> Any:
     def check() -> dict[str, Any]:
         rows = service.store.audit_rows()
         try:
-            report = verify_rows(rows)
+            report = verify_rows(rows, contiguous=not service.store.seq_gaps)
         except AuditError as exc:
             return {
                 "ok": False,

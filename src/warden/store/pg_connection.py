@@ -10,8 +10,9 @@ durable writes, and psycopg's errors turned into `StoreError`.
   database does, without a restart.
 - A pooled connection the server ended while it was idle is noticed before use (a poll
   of its socket) and replaced; a read whose connection died under it is retried once.
-  While the server is down, calls fail at once with its reason; once it is back they
-  use connections of their own until the pool has reconnected.
+  Once a connection is lost, calls no longer wait for the pool: while the server is
+  down they fail at once with its reason, and once it is back they use connections of
+  their own until the pool has reconnected.
 - Durable writes are ops run by `transaction`: in pipeline mode, so a transaction of
   many statements costs two round trips, not one per statement. An op that needs a
   result returns a `Later`, resolved once the pipeline has synced.
@@ -187,7 +188,7 @@ class Database:
         is busy), `fn` runs on a connection of its own: it fails at once, with the
         server's reason, while the server is down, and works as soon as it is back."""
         if self._down and not self._pool_ready():
-            return self._alone(fn)
+            return self._alone(fn)  # fails at once while down; works once it is back
         retried, stale = False, 0
         while True:
             conn: Connection | None = None
@@ -198,10 +199,12 @@ class Database:
                         conn.close()  # the pool drops a closed connection
                         continue
                     try:
-                        return fn(conn)
+                        result = fn(conn)
                     except _REFUSES_WRITES:
                         conn.close()  # its session may stay read-only: take a new one
                         raise
+                    self._down = False  # the pool serves again
+                    return result
             except PoolTimeout:
                 return self._alone(fn)
             except psycopg.Error as exc:
@@ -210,6 +213,8 @@ class Database:
                 if lost and safe and not retried:
                     retried = True
                     continue
+                if lost:  # the server went away: the next calls fail fast, not in the pool
+                    self._down = True
                 raise store_error(exc, self.where) from None
 
     def _pool_ready(self) -> bool:
@@ -222,7 +227,7 @@ class Database:
         except StoreError:
             self._down = True
             raise
-        self._down = False
+        # the server answers again; calls go on here until the pool has reconnected
         try:
             _fast_commits(conn)
             return fn(conn)

@@ -177,6 +177,10 @@ class DurableStore(StateStore, Protocol):
     owner: str
     """This process's identity (host:pid:boot), written on the actions it executes."""
 
+    seq_gaps: bool
+    """Whether the audit log's global numbers may skip (a PostgreSQL sequence does where
+    a transaction rolled back); verify with ``verify_rows(..., contiguous=False)`` then."""
+
     def record_decision(self, action: NewAction) -> ActionView | None:
         """Record the decision, the action and its key claim together.
 

@@ -80,6 +80,9 @@ def _json(value: Any) -> str:
 class SQLiteStore(MemoryStore):
     """A `DurableStore` on one SQLite file."""
 
+    seq_gaps = False
+    """The one writer numbers records 1, 2, 3 ... with no gap."""
+
     def __init__(
         self,
         path: str | Path = DEFAULT_PATH,
