@@ -342,41 +342,24 @@ class Redactor:
         walk = _Walk(found=found, salt=self._salt, names=names, paths=paths)
         return walk.value(data, ()), walk.removed
 
-    def _redact_slow(
-        self, data: Any, fields: frozenset[str] = frozenset()
-    ) -> tuple[Any, list[Removed]]:
-        """`redact` as it was first written, each string screened as the walk meets it:
-        the reference a property test holds `redact` equal to."""
-        names, paths, firsts = _split(fields)
-        texts: list[str] = []
-        named = _survey((data,), texts, names)
-        detected = self._detectors and bool(texts) and _screen("\x00".join(texts))
-        pathed = bool(paths) and _may_hold(data, firsts)
-        if not (named or detected or pathed):
-            return data, []
-        walk = _Walk(detectors=detected, salt=self._salt, names=names, paths=paths)
-        return walk.value(data, ()), walk.removed
-
 
 class _Walk:
     """One redaction: rebuilds only the containers on the way to something removed.
 
-    Strings are run through `detect` as they are met (`detectors`), or looked up in what
-    `_found` found (`found`), or left alone."""
+    A string is removed when `found` (what `_found` found: string -> detector) names it."""
 
     __slots__ = ("_detectors", "_found", "_names", "_paths", "_salt", "removed")
 
     def __init__(
         self,
         *,
-        detectors: bool = False,
-        found: Mapping[str, str] | None = None,
+        found: Mapping[str, str],
         salt: Callable[[int], bytes],
         names: frozenset[str],
         paths: frozenset[str],
     ) -> None:
         self._found = found
-        self._detectors = detectors or bool(found)
+        self._detectors = bool(found)
         self._salt = salt
         self._names = names
         self._paths = paths
@@ -384,10 +367,7 @@ class _Walk:
 
     def value(self, value: Any, where: _Where) -> Any:
         if type(value) is str:
-            if not self._detectors:
-                return value
-            found = self._found
-            kind = detect(value) if found is None else found.get(value)
+            kind = self._found.get(value)
             return value if kind is None else self._remove(where, kind, value)
         if type(value) is dict or (type(value) is not list and isinstance(value, Mapping)):
             return self._mapping(cast("Mapping[Any, Any]", value), where)
