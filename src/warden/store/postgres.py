@@ -63,7 +63,9 @@ from warden.store.rows import (
     key_from_row,
     key_row,
     loads,
+    outcome_audit,
     run_view,
+    verdict_audit,
 )
 from warden.store.sqlite import SYSTEM_STREAM, agent_stream
 from warden.store.writer import GroupWriter
@@ -490,20 +492,7 @@ class PostgresStore(SharedState):
         whose ledger row is gone: the shared ledger row, not one process's view, is what
         `run` shows."""
         o = outcome
-        prepared = self._prepare(
-            {
-                "action_id": o.action_id,
-                "run_id": o.run_id,
-                "tool": o.tool,
-                "state": o.state.value,
-                "how": o.how,
-                "attempts": o.attempts,
-                "duration_ms": round(o.duration_ms, 3),
-                "result": o.result,
-                "error": dict(o.error) if o.error is not None else None,
-            },
-            o.redact_fields,
-        )
+        prepared = self._prepare(outcome_audit(o), o.redact_fields)
         result = _json(o.result) if o.result is not None else None
         error = _json(dict(o.error)) if o.error is not None else None
         stream = agent_stream(o.agent)
@@ -717,15 +706,7 @@ class PostgresStore(SharedState):
                         "UPDATE actions SET state = 'rejected', finished_at = %s WHERE id = %s",
                         (verdict.at, request.action_id),
                     )
-                data = {
-                    "approval_id": approval_id,
-                    "action_id": request.action_id,
-                    "approver": verdict.approver,
-                    "role": verdict.role,
-                    "verdict": "approve" if verdict.approve else "deny",
-                    "reason": verdict.reason,
-                    "status": status.value,
-                }
+                data = verdict_audit(request, verdict, status)
                 self._append(conn, stream, "approval.verdict", verdict.at, self._prepare(data))
                 updated = self._approval(conn, approval_id)
                 assert updated is not None

@@ -11,10 +11,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
+from warden.approvals import ApprovalRequest, ApprovalStatus, Verdict
 from warden.canonical import canonical_json, canonical_text
 from warden.identity import ApiKey, KeyKind
 from warden.runs import ActionState, ActionView, RunStatus, RunView
-from warden.store.protocol import NewAction
+from warden.store.protocol import ActionOutcome, NewAction
 
 __all__ = [
     "ACTION_COLUMNS",
@@ -26,7 +27,9 @@ __all__ = [
     "key_from_row",
     "key_row",
     "loads",
+    "outcome_audit",
     "run_view",
+    "verdict_audit",
 ]
 
 ACTION_COLUMNS = (
@@ -218,3 +221,33 @@ def action_row(a: NewAction) -> tuple[Any, ...]:
         a.est_usd,
         a.est_tokens,
     )
+
+
+def outcome_audit(o: ActionOutcome) -> dict[str, Any]:
+    """What the audit log keeps of an action's outcome (before redaction)."""
+    return {
+        "action_id": o.action_id,
+        "run_id": o.run_id,
+        "tool": o.tool,
+        "state": o.state.value,
+        "how": o.how,
+        "attempts": o.attempts,
+        "duration_ms": round(o.duration_ms, 3),
+        "result": o.result,
+        "error": dict(o.error) if o.error is not None else None,
+    }
+
+
+def verdict_audit(
+    request: ApprovalRequest, verdict: Verdict, status: ApprovalStatus
+) -> dict[str, Any]:
+    """What the audit log keeps of a verdict, with the request's status after it."""
+    return {
+        "approval_id": request.id,
+        "action_id": request.action_id,
+        "approver": verdict.approver,
+        "role": verdict.role,
+        "verdict": "approve" if verdict.approve else "deny",
+        "reason": verdict.reason,
+        "status": status.value,
+    }

@@ -54,7 +54,9 @@ from warden.store.rows import (
     key_from_row,
     key_row,
     loads,
+    outcome_audit,
     run_view,
+    verdict_audit,
 )
 from warden.store.writer import Writer
 
@@ -725,20 +727,7 @@ class SQLiteStore(MemoryStore):
 
     def record_outcome(self, outcome: ActionOutcome, *, wait: bool = True) -> bool:
         o = outcome
-        prepared = self._prepare(
-            {
-                "action_id": o.action_id,
-                "run_id": o.run_id,
-                "tool": o.tool,
-                "state": o.state.value,
-                "how": o.how,
-                "attempts": o.attempts,
-                "duration_ms": round(o.duration_ms, 3),
-                "result": o.result,
-                "error": dict(o.error) if o.error is not None else None,
-            },
-            o.redact_fields,
-        )
+        prepared = self._prepare(outcome_audit(o), o.redact_fields)
         result = _json(o.result) if o.result is not None else None
         error = _json(dict(o.error)) if o.error is not None else None
         stream = agent_stream(o.agent)
@@ -918,15 +907,7 @@ class SQLiteStore(MemoryStore):
                     "UPDATE actions SET state = 'rejected', finished_at = ? WHERE id = ?",
                     (verdict.at, request.action_id),
                 )
-            data = {
-                "approval_id": approval_id,
-                "action_id": request.action_id,
-                "approver": verdict.approver,
-                "role": verdict.role,
-                "verdict": "approve" if verdict.approve else "deny",
-                "reason": verdict.reason,
-                "status": status.value,
-            }
+            data = verdict_audit(request, verdict, status)
             self._append(
                 conn,
                 agent_stream(request.agent),
