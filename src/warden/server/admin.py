@@ -13,7 +13,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from warden.approvals import ApprovalRequest, ApprovalStatus, check_verdict
-from warden.errors import ApiError, AuthError
+from warden.errors import ApiError, ApprovalError, AuthError
 from warden.execution import Approvals
 from warden.identity import KeyKind, Principal, role_ok
 from warden.runs import ActionView, RunStatus
@@ -187,8 +187,6 @@ def _verdict(
 ) -> dict[str, Any]:
     if not approve and not body.reason.strip():
         raise ApiError("W-API-004", "reason: required to deny")
-    if service.store.approval(approval_id) is None:  # 404 W-API-006, like a GET of it
-        raise _not_found("approval request", approval_id)
     admin = "admin" in principal.roles
     held = principal.approver_roles
     now = service.clock.timestamp()
@@ -204,7 +202,12 @@ def _verdict(
             now=now,
         )
 
-    return service.store.add_verdict(approval_id, judge).to_dict()
+    try:
+        return service.store.add_verdict(approval_id, judge).to_dict()
+    except ApprovalError as exc:
+        if exc.code == "W-APR-008":  # no such request: 404 W-API-006, like a GET of it
+            raise _not_found("approval request", approval_id) from None
+        raise
 
 
 _VERDICT_DOC = (
