@@ -21,8 +21,9 @@ from typing import Any
 import warden
 from bench.durable_calls import AGENT, TOOL, payments
 from bench.timing import gc_paused
+from warden.audit.chain import agent_stream
 from warden.canonical import canonical_json
-from warden.store.sqlite import SQLiteStore, agent_stream
+from warden.store.sqlite import SQLiteStore
 
 __all__ = ["build_batches", "measure_append", "measure_export", "measure_verify"]
 

@@ -30,6 +30,7 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
+from warden.audit.chain import SYSTEM_STREAM
 from warden.breakers import Phase
 from warden.budgets import Amounts, BudgetBreach, Reservation
 from warden.canonical import canonical_json
@@ -139,7 +140,7 @@ class Gate:
         durable = self._durable()
         if durable is not None:
             durable.audit(
-                "system",
+                SYSTEM_STREAM,
                 "config.load",
                 {
                     "policy_revision": policies.revision,

@@ -16,9 +16,29 @@ from types import MappingProxyType
 
 from warden.canonical import canonical_json
 
-__all__ = ["AuditRow", "Chain", "ChainState", "compose", "genesis", "link"]
+__all__ = [
+    "SYSTEM_STREAM",
+    "AuditRow",
+    "Chain",
+    "ChainState",
+    "agent_stream",
+    "compose",
+    "genesis",
+    "link",
+]
 
 _GENESIS_TAG = b"warden-audit-v1\x00"
+
+SYSTEM_STREAM = "system"
+"""The stream of records that belong to no agent: config loads, kill switches, keys,
+refused requests."""
+
+
+def agent_stream(agent: str) -> str:
+    """The stream an agent's records are chained in."""
+    return f"agent:{agent}"
+
+
 _NO_HEADS: Mapping[str, tuple[int, bytes]] = MappingProxyType({})
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from warden.audit.chain import SYSTEM_STREAM
 from warden.clock import Clock, SystemClock
 from warden.errors import StoreError, WardenError
 from warden.execution import Executor
@@ -33,8 +34,6 @@ __all__ = ["Service"]
 log = logging.getLogger("warden.server")
 
 T = TypeVar("T")
-
-SYSTEM_STREAM = "system"
 
 
 class Service:

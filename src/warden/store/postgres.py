@@ -34,6 +34,7 @@ import psycopg
 from pydantic_core import to_json
 
 from warden.approvals import ApprovalRequest, ApprovalStatus, Verdict, status_after
+from warden.audit.chain import SYSTEM_STREAM, agent_stream
 from warden.audit.redact import Redactor
 from warden.canonical import canonical_json
 from warden.errors import ApprovalError, AuthError, StoreError
@@ -67,7 +68,6 @@ from warden.store.rows import (
     run_view,
     verdict_audit,
 )
-from warden.store.sqlite import SYSTEM_STREAM, agent_stream
 from warden.store.writer import GroupWriter
 
 __all__ = ["PostgresStore", "audit_pieces"]

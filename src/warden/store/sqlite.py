@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from pydantic_core import to_json
 
 from warden.approvals import ApprovalRequest, ApprovalStatus, Verdict, status_after
-from warden.audit.chain import Chain
+from warden.audit.chain import SYSTEM_STREAM, Chain, agent_stream
 from warden.audit.redact import Redactor
 from warden.breakers import BreakerConfig, BreakerState, Phase
 from warden.budgets import Amounts, BudgetBreach, BudgetLimits, Ledger, Reservation
@@ -60,19 +60,13 @@ from warden.store.rows import (
 )
 from warden.store.writer import Writer
 
-__all__ = ["DEFAULT_PATH", "SYSTEM_STREAM", "SQLiteStore", "agent_stream"]
+__all__ = ["DEFAULT_PATH", "SQLiteStore"]
 
 T = TypeVar("T")
 
 DEFAULT_PATH = ".warden/warden.db"
-SYSTEM_STREAM = "system"
 
 _LIVE_STATES = (ActionState.EXECUTING.value, ActionState.AWAITING_APPROVAL.value)
-
-
-def agent_stream(agent: str) -> str:
-    """The audit stream an agent's records are chained in."""
-    return f"agent:{agent}"
 
 
 def _json(value: Any) -> str:
