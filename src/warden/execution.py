@@ -55,7 +55,6 @@ from warden.errors import ApprovalError, AuthError, ExecutionError, IdempotencyE
 from warden.history import ActionRecord
 from warden.owner import is_orphaned
 from warden.runs import ActionState, ActionView, Execution, RunStatus
-from warden.store.memory import MemoryStore
 from warden.store.protocol import ActionOutcome, DurableStore, NewAction
 from warden.tools.spec import Tool, ToolContext
 
@@ -185,10 +184,9 @@ class Executor:
         self._reporting: set[str] = set()
         self._report_done = threading.Condition(self._lock)
         self.max_held = max_held
-        self._local_budgets = isinstance(store, MemoryStore)
-        """Whether budgets are held in this process's memory (SQLite), not in a ledger
-        every process shares (PostgreSQL): it decides who gives back a reservation that
-        another process settled."""
+        self._local_budgets = not store.shared_budgets
+        """Whether reservations are held in this process's memory: it decides who gives
+        back a reservation that another process settled."""
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -27,6 +27,8 @@ _HISTORY_CAP = 100_000
 class MemoryStore:
     """A `StateStore` held in this process's memory."""
 
+    shared_budgets = False
+
     def __init__(self) -> None:
         self._kills: dict[str, KillRecord] = {}
         self._budget_lock = threading.Lock()

@@ -138,6 +138,8 @@ class _History:
 class SharedState:
     """A `StateStore` in one PostgreSQL database that many processes share."""
 
+    shared_budgets = True
+
     def __init__(self, db: Database, *, poll_s: float, history_days: float) -> None:
         self._db = db
         self._poll_s = poll_s

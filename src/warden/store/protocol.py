@@ -24,6 +24,11 @@ __all__ = ["ActionOutcome", "DurableStore", "NewAction", "StateStore"]
 
 
 class StateStore(Protocol):
+    shared_budgets: bool
+    """Whether budget reservations live where every process sees them (PostgreSQL), so
+    a reservation one process made can be settled by another; False when they live in
+    this process's memory (the in-memory and SQLite stores) and die with it."""
+
     # kill switch -----------------------------------------------------------------------
     def killed(self, agent: str, tool: str) -> KillRecord | None:
         """The engaged kill switch covering this call, if any."""
