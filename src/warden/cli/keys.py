@@ -125,7 +125,7 @@ def _print_created(key: ApiKey, token: str, *, as_json: bool, retired: str | Non
 @json_option
 def create(
     project: Path,
-    db: Path | None,
+    db: str | None,
     agent: str | None,
     tools: tuple[str, ...],
     operator: str | None,
@@ -175,7 +175,7 @@ def create(
 @keys.command("list")
 @store_options
 @json_option
-def list_keys(project: Path, db: Path | None, as_json: bool) -> None:
+def list_keys(project: Path, db: str | None, as_json: bool) -> None:
     """List every key, newest first, with its scope or roles and its status (active,
     expired, revoked). Hashes are never shown."""
     now = SystemClock().timestamp()
@@ -209,7 +209,7 @@ def list_keys(project: Path, db: Path | None, as_json: bool) -> None:
 @store_options
 @click.argument("key_id")
 @actor_option("Who revokes it (recorded in the audit log).")
-def revoke(project: Path, db: Path | None, key_id: str, actor: str | None) -> None:
+def revoke(project: Path, db: str | None, key_id: str, actor: str | None) -> None:
     """Revoke a key at once: servers refuse it within a second (W-AUTH-004)."""
     who = require_actor(actor)
     with open_workspace(project, db).open() as store:
@@ -236,7 +236,7 @@ def revoke(project: Path, db: Path | None, key_id: str, actor: str | None) -> No
 @json_option
 def rotate(
     project: Path,
-    db: Path | None,
+    db: str | None,
     key_id: str,
     grace: str,
     expires: str | None,

@@ -110,7 +110,7 @@ def _exit_cleanly(signum: int, _frame: FrameType | None) -> None:
 @click.option("--access-log", is_flag=True, help="Log every request (costs throughput).")
 def serve(
     project: Path,
-    db: Path | None,
+    db: str | None,
     host: str,
     port: int,
     max_inflight: int,
