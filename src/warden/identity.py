@@ -20,7 +20,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from warden.errors import AuthError
@@ -128,8 +128,8 @@ def new_key(
         raise AuthError("W-AUTH-006", "agent keys carry no roles; scope them with --tool")
     if expires_at is not None and expires_at <= created_at:
         raise AuthError("W-AUTH-006", "the expiry is not in the future")
+    # 10 bytes are 16 base32 characters, no padding; 12 of them (60 bits) name the key
     key_id = base64.b32encode(secrets.token_bytes(10)).decode("ascii").lower()[:12]
-    key_id = key_id.replace("=", "a")
     secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii").rstrip("=")
     record = ApiKey(
         id=key_id,
@@ -191,8 +191,3 @@ def role_ok(principal: Principal, need: str) -> bool:
     if need == "approver":
         return any(r.startswith("approver:") for r in roles)
     return need in roles
-
-
-def revoked(key: ApiKey, *, at: float, by: str) -> ApiKey:
-    """The record of `key` revoked at `at`."""
-    return replace(key, revoked_at=at, revoked_by=by)
