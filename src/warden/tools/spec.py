@@ -7,6 +7,8 @@ Warden validates arguments against a *strict* version of that model: no type coe
 
 from __future__ import annotations
 
+import copy
+
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -103,6 +105,7 @@ class Tool:
     dry_run_fn: Hook | None = None
     compensate_fn: Hook | None = None
     reconcile_fn: Hook | None = None
+    _schema: dict[str, Any] | None = field(default=None, init=False, repr=False)
     takes_context: bool = False
     """True when the function takes a second parameter: it gets a `ToolContext` (with the
     idempotency key) when Warden executes it."""
@@ -157,8 +160,12 @@ class Tool:
         return fn
 
     def json_schema(self) -> dict[str, Any]:
-        """JSON Schema of the arguments (``additionalProperties: false``)."""
-        return self.model.model_json_schema()
+        """JSON Schema of the arguments (``additionalProperties: false``): a fresh copy of
+        the schema generated once (pydantic takes a millisecond to build it, and every
+        runner asks for it)."""
+        if self._schema is None:
+            self._schema = self.model.model_json_schema()
+        return copy.deepcopy(self._schema)
 
     @property
     def field_names(self) -> frozenset[str]:
