@@ -20,7 +20,9 @@ faults, and every one of them carries a code too::
     ├── RunError                     W-RUN-*  an unknown run, or one that cannot resume
     ├── ModelError                   W-MDL-*  a model call failed after retries
     ├── AuthError                    W-AUTH-* a caller without valid credentials or rights
-    └── ApiError                     W-API-*  an HTTP request the server refuses to read
+    ├── ApiError                     W-API-*  an HTTP request the server refuses to read
+    ├── EvalError                    W-EVL-*  an eval suite or baseline that cannot be used
+    └── ReplayError                  W-RPL-*  recorded decisions that cannot be re-decided
 
 Every code has a docs page (``docs/errors/<CODE>.md``) generated from `CODES`, which says
 what happened, why, and how to fix it. A test keeps the two in step.
@@ -38,6 +40,7 @@ __all__ = [
     "AuthError",
     "CodeInfo",
     "ConfigError",
+    "EvalError",
     "ExecutionError",
     "GateError",
     "IdempotencyError",
@@ -46,6 +49,7 @@ __all__ = [
     "PolicyError",
     "PolicyTestError",
     "ProjectError",
+    "ReplayError",
     "RunError",
     "StoreError",
     "ToolDefinitionError",
@@ -668,6 +672,59 @@ CODES: dict[str, CodeInfo] = {
         "Fix the file at the line shown; every task the runner gets needs a script entry "
         "(or a `default:` script).",
     ),
+    # --- evals (warden.evals) ---------------------------------------------------------------
+    "W-EVL-001": _e(
+        "Bad eval suite",
+        "The suite file is malformed: a missing or unknown key, a case id used twice, a "
+        "case without an agent, a call pattern or state check that cannot be read, a "
+        "model given two ways, or no warden.yaml where the suite points.",
+        "Fix the suite at the file:line shown; docs/reference/eval-suite.md lists every key.",
+    ),
+    "W-EVL-002": _e(
+        "No usable model for a case",
+        "A case has no model (neither the case nor the suite names one and no --model was "
+        "given), or a --model value is neither a script file, `default`, nor PROVIDER:NAME.",
+        "Give the suite a `model:` (for example `script: FILE`), or pass --model.",
+    ),
+    "W-EVL-003": _e(
+        "A waiting run names no approval",
+        "The case's run waits for people, but its escalation packet holds no approval id, "
+        "so the case's verdicts cannot be given.",
+        "Report it: a waiting run always names its approval. Run the case alone with "
+        "--only and look at `warden runs escalation`.",
+    ),
+    "W-EVL-004": _e(
+        "Eval backend unusable",
+        "The suite's `backend:` is not module:function, the module has no such function, "
+        "its `state()` is not a mapping, or a case checks `state` while the suite names no "
+        "backend.",
+        "Put the backend module beside warden.yaml, name it as module:function, and return "
+        "a mapping of JSON values from state().",
+    ),
+    "W-EVL-005": _e(
+        "Bad threshold",
+        "A --threshold value is not KEY=VALUE with a known key, or its value is out of range.",
+        "Use one of the keys in docs/reference/eval-suite.md, e.g. "
+        "--threshold max_cost_regression=5%.",
+    ),
+    "W-EVL-006": _e(
+        "No case selected",
+        "--only named ids or tags that no case of the suite has.",
+        "Check the ids and tags in the suite file.",
+    ),
+    "W-EVL-007": _e(
+        "Baseline unusable",
+        "The baseline file is missing, not JSON, of another format version, or lacks a figure.",
+        "Write a fresh baseline with `warden eval run SUITE --save-baseline FILE` and commit it.",
+    ),
+    "W-EVL-008": _e(
+        "Cannot add the run as a case",
+        "The run has no saved runner state (no model turns to replay), the suite already "
+        "has a case with that id, `cases:` is not the suite file's last key, or the suite "
+        "would not load with the new case.",
+        "Pick another id with --id, or move `cases:` to the end of the suite file.",
+    ),
+    # --- replay and policy what-if (warden.replay) -------------------------------------------
 }
 
 
@@ -789,6 +846,14 @@ class AuditError(WardenError):
 
 class RunError(WardenError):
     """A run that is not recorded, or cannot resume."""
+
+
+class EvalError(WardenError):
+    """An eval suite, case or baseline that cannot be used."""
+
+
+class ReplayError(WardenError):
+    """Recorded decisions that cannot be re-decided (no inputs, an unknown revision)."""
 
 
 class ModelError(WardenError):

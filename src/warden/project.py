@@ -52,6 +52,7 @@ __all__ = [
     "Project",
     "RunnerSettings",
     "find_project_file",
+    "import_project_module",
     "load_project",
 ]
 
@@ -307,6 +308,14 @@ def _add_fact(
             loc,
             cls=ProjectError,
         )
+
+
+def import_project_module(
+    root: Path, name: str, doc: YamlDoc, loc: tuple[str | int, ...]
+) -> ModuleType:
+    """Import module `name` from the project folder `root` (its modules win over others of
+    the same name); an import that fails is W-PRJ-002 at `doc`'s `loc`."""
+    return _import(root, name, doc, loc)
 
 
 def _import(root: Path, name: str, doc: YamlDoc, loc: tuple[str | int, ...]) -> ModuleType:

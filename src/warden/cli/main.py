@@ -102,6 +102,7 @@ from warden.cli import approvals as _approvals  # noqa: E402
 from warden.cli import audit as _audit  # noqa: E402
 from warden.cli import check as _check  # noqa: E402
 from warden.cli import demo as _demo  # noqa: E402
+from warden.cli import evals as _evals  # noqa: E402
 from warden.cli import keys as _keys  # noqa: E402
 from warden.cli import killswitch as _killswitch  # noqa: E402
 from warden.cli import policy as _policy  # noqa: E402
@@ -115,6 +116,7 @@ __commands__ = (
     _audit,
     _check,
     _demo,
+    _evals,
     _keys,
     _killswitch,
     _policy,

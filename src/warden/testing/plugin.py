@@ -7,7 +7,9 @@ Fixtures:
   ini option (a relative path is taken from pytest's root folder; default: that folder);
 - ``warden_gate``: a `CapturingGate` over that project, a fresh in-memory store and the
   fixed clock;
-- ``warden_decisions``: the list of decisions ``warden_gate`` made.
+- ``warden_decisions``: the list of decisions ``warden_gate`` made;
+- ``warden_eval``: runs an eval suite and returns its `EvalRun` (results and verdict);
+  ``warden_eval("evals/desk.yaml", baseline="evals/baseline.json").assert_passed()``.
 
 With ``--warden-policy-tests`` (or ``warden_policy_tests = true`` in the ini file), every
 ``*_test.yaml`` policy test file becomes a pytest file whose cases are test items.
@@ -15,7 +17,8 @@ With ``--warden-policy-tests`` (or ``warden_policy_tests = true`` in the ini fil
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,10 @@ import pytest
 from warden.clock import CountingIds, FixedClock
 from warden.decision import Decision
 from warden.errors import ProjectError
+from warden.evals.report import Verdict, judge_run, load_baseline, summary_text
+from warden.evals.run import CaseResult as EvalCaseResult
+from warden.evals.run import run_suite
+from warden.evals.suite import Suite, load_suite, parse_model_option
 from warden.policy.cases import CaseResult, PolicyCase, load_cases, run_cases
 from warden.project import Project, find_project_file, load_project
 from warden.store.memory import MemoryStore
@@ -69,6 +76,65 @@ def warden_gate(warden_project: Project, warden_clock: FixedClock) -> CapturingG
 @pytest.fixture
 def warden_decisions(warden_gate: CapturingGate) -> list[Decision]:
     return warden_gate.decisions
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EvalRun:
+    """One run of an eval suite inside a test: its cases' results and the verdict."""
+
+    suite: Suite
+    results: list[EvalCaseResult]
+    verdict: Verdict
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict.passed
+
+    def result(self, case_id: str) -> EvalCaseResult:
+        """One case's result (KeyError naming the known ids when there is none)."""
+        for r in self.results:
+            if r.id == case_id:
+                return r
+        raise KeyError(f"no case {case_id!r}; the suite has {[r.id for r in self.results]}")
+
+    def assert_passed(self) -> None:
+        """Fail the test with the summary and every failing case when the gate fails."""
+        if self.verdict.passed:
+            return
+        lines = [summary_text(self.verdict), ""]
+        lines += [f"{r.id}: {'; '.join(r.problems)}" for r in self.results if not r.passed]
+        pytest.fail("\n".join(lines), pytrace=False)
+
+
+@pytest.fixture
+def warden_eval(request: pytest.FixtureRequest) -> Callable[..., EvalRun]:
+    """Run a suite: ``warden_eval(path, baseline=None, workers=1, model=(), only=(),
+    thresholds=())``; relative paths are taken from pytest's root folder."""
+    root = request.config.rootpath
+
+    def run(
+        suite: str | Path,
+        *,
+        baseline: str | Path | None = None,
+        workers: int = 1,
+        model: Sequence[str] = (),
+        only: Sequence[str] = (),
+        thresholds: Sequence[str] = (),
+    ) -> EvalRun:
+        loaded = load_suite(root / suite).only(only)
+        results = run_suite(
+            loaded,
+            workers=workers,
+            model=parse_model_option(model, root) if model else None,
+        )
+        verdict = judge_run(
+            results,
+            loaded.thresholds.override(thresholds),
+            load_baseline(root / baseline) if baseline is not None else None,
+        )
+        return EvalRun(suite=loaded, results=results, verdict=verdict)
+
+    return run
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
