@@ -432,6 +432,29 @@ def _render_server(results: dict[str, Any], console: Console) -> None:
     )
 
 
+def _render_evals(results: dict[str, Any], console: Console) -> None:
+    section = results["evals"]
+    by_name = {t["name"]: t for t in results["targets"]}
+    table = Table(title="Warden benchmarks: eval suites", title_justify="left")
+    _columns(table, ("measurement", "measured", "baseline", "value", "ratio", "target", "result"))
+    goal, verdict = _verdict(by_name["eval run: 500 scripted cases, 2 workers"])
+    table.add_row(
+        f"{section['cases']} cases, {section['workers']} workers",
+        f"{section['wall_s']:.1f} s",
+        "-",
+        "-",
+        "-",
+        goal,
+        verdict,
+    )
+    console.print(table)
+    console.print(
+        f"evals: {section['cases_per_s']:.0f} cases/s; a case takes {section['mean_case_ms']:.0f} "
+        f"ms of run time on average; {section['passed']} passed, {section['errors']} could not "
+        f"run (the support-desk suite of {section['suite_cases']} cases, repeated)."
+    )
+
+
 def render(results: dict[str, Any], console: Console | None = None) -> None:
     """Print the tables and the notes a reader needs to trust them."""
     console = console or Console()
@@ -446,6 +469,8 @@ def render(results: dict[str, Any], console: Console | None = None) -> None:
         _render_pg(results, console)
     if "server" in results:
         _render_server(results, console)
+    if "evals" in results:
+        _render_evals(results, console)
     console.print(
         f"machine: Python {m['python']} on {m['platform']}, {m['cpu_count']} CPUs. "
         f"mode {results['mode']}, {results['elapsed_s']:.1f} s."

@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.agent_runner import measure_runner
 from bench.durable import DurableConfig, measure_durable
+from bench.evals import EvalConfig, measure_evals
 from bench.gate_latency import RUN_LENGTH, measure_gate
 from bench.pg_store import PgConfig, measure_pg
 from bench.policy_engines import DESCRIPTIONS, REQUIRED, build_engines, check_agreement
@@ -50,6 +51,8 @@ class Config:
     skip it (it is skipped, with a note, when PostgreSQL is not installed)."""
     server: ServerConfig | None = field(default_factory=ServerConfig)
     """`warden serve`'s decide path against a bare ASGI echo endpoint; None to skip it."""
+    evals: EvalConfig | None = field(default_factory=EvalConfig)
+    """`warden eval run` over many scripted cases in worker processes; None to skip it."""
 
     @classmethod
     def for_mode(
@@ -74,6 +77,7 @@ class Config:
             if only in (None, "server")
             else None
         )
+        evals = (EvalConfig.quick() if quick else EvalConfig()) if only in (None, "evals") else None
         if quick:
             return cls(
                 quick=True,
@@ -90,6 +94,7 @@ class Config:
                 runner_runs=5,
                 pg=pg,
                 server=server,
+                evals=evals,
             )
         return cls(
             quick=False,
@@ -100,6 +105,7 @@ class Config:
             runner=agent_runner,
             pg=pg,
             server=server,
+            evals=evals,
         )
 
 
@@ -333,6 +339,21 @@ def runner_targets(section: dict[str, Any]) -> list[Target]:
     return out
 
 
+def evals_targets(section: dict[str, Any]) -> list[Target]:
+    """Scripted eval cases: the issue's bar is 500 cases in 20 s with 2 workers."""
+    scale = section["cases"] / 500.0
+    return [
+        Target(
+            name="eval run: 500 scripted cases, 2 workers",
+            measured=section["wall_s"] / scale,
+            unit="s",
+            op="<=",
+            limit=20.0,
+            baseline="-" if scale == 1 else f"{section['cases']} cases, scaled to 500",
+        )
+    ]
+
+
 def run(config: Config) -> dict[str, Any]:
     """Measure everything; returns the results document (see ``bench/results.json``)."""
     started = datetime.now(UTC)
@@ -395,6 +416,15 @@ def run(config: Config) -> dict[str, Any]:
             f"{config.server.seconds:g} s ({config.server.repeat} repeats, best rate); every "
             "decide is a new call recorded durably before the answer. Latency: open loop at "
             "half the decide rate, from each request's scheduled time"
+        )
+    if config.evals is not None:
+        section = measure_evals(config.evals)
+        judged += evals_targets(section)
+        results["evals"] = section
+        method["evals"] = (
+            f"`run_suite` (what `warden eval run` calls) over the support-desk suite repeated "
+            f"to {config.evals.cases} cases, {config.evals.workers} worker processes; wall "
+            "time from the call to the last result, worker start-up included"
         )
     return {
         "measured_at": started.isoformat(timespec="seconds"),

@@ -1,7 +1,8 @@
 """Running a suite: every case on a fresh workspace, in worker processes.
 
 Each case gets its own folder with its own SQLite store (so no breaker, budget, loop or
-history state leaks from one case into the next) and, when the suite names one, a fresh
+history state leaks from one case into the next; its commits skip fsync, as the folder
+is deleted after the case) and, when the suite names one, a fresh
 tool backend. The runner is Warden's own (`warden.runner.Runner`) over the project's
 gate, so a case is governed exactly as production is. After the run — and after each
 verdict the case gives when its run waits for people — the result is judged against
@@ -112,7 +113,7 @@ class _Worker:
     project: Project
     override: ModelChoice | None
     root: Path
-    backend: Callable[[Path], Any] | None = None
+    backend: Callable[..., Any] | None = None
     routes: dict[Any, Route] = field(default_factory=dict[Any, Route])
     template: Path | None = None
     """An empty, migrated Warden database each case starts from as a copy."""
@@ -172,12 +173,18 @@ class _Worker:
         backend: Any = None
         store: SQLiteStore | None = None
         try:
-            backend = self.backend(folder) if self.backend is not None else None
+            if self.backend is not None:
+                backend = self.backend(folder, **case.backend_args)
+            elif case.backend_args:
+                raise EvalError(
+                    "W-EVL-004", "the case gives `backend_args`, but the suite names no backend"
+                )
             if self.template is not None:
                 shutil.copyfile(self.template, folder / "warden.db")
             store = SQLiteStore(
                 folder / "warden.db",
                 idempotency_retention_s=self.project.idempotency_retention_s,
+                fsync=False,  # the case's workspace is deleted after it: no power-loss to survive
             )
             result, approvals = self._drive(case, store)
             actions = store.run(result.run_id)
@@ -262,7 +269,7 @@ class _Worker:
         return result, opened
 
 
-def _factory(suite: Suite, project: Project) -> Callable[[Path], Any]:
+def _factory(suite: Suite, project: Project) -> Callable[..., Any]:
     assert suite.backend is not None
     module_name, sep, attr = suite.backend.partition(":")
     if not sep or not module_name or not attr:
@@ -279,7 +286,7 @@ def _factory(suite: Suite, project: Project) -> Callable[[Path], Any]:
         raise EvalError(
             "W-EVL-004", f"backend {suite.backend!r}: {module_name} has no function {attr!r}"
         )
-    return cast(Callable[[Path], Any], fn)
+    return cast(Callable[..., Any], fn)
 
 
 def _state(backend: Any) -> Mapping[str, Any]:

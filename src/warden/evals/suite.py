@@ -163,6 +163,7 @@ class _CaseSpec(_Strict):
     limits: Limits = Limits()
     verdicts: list[_Verdict] = []
     tags: list[str] = []
+    backend_args: dict[str, Any] = {}
     expect: _ExpectSpec
 
 
@@ -274,6 +275,8 @@ class Case:
     limits: Limits
     verdicts: tuple[Verdict, ...]
     tags: tuple[str, ...]
+    backend_args: Mapping[str, Any]
+    """Keywords for the suite's backend function: the world this case starts from."""
     expect: Expectation
     line: int | None
     """Where the case starts in the suite file."""
@@ -366,6 +369,7 @@ def load_suite(path: Path | str, *, display: str | None = None) -> Suite:
                 limits=c.limits.over(spec.limits),
                 verdicts=tuple(verdicts),
                 tags=tuple(c.tags),
+                backend_args=c.backend_args,
                 expect=_expectation(doc, c.expect, (*loc, "expect")),
                 line=doc.line_of(loc),
             )

@@ -90,6 +90,7 @@ class SQLiteStore(MemoryStore):
         idempotency_retention_s: float = 86_400.0,
         retain_days: int | None = None,
         history_days: float = 90.0,
+        fsync: bool = True,
     ) -> None:
         super().__init__()
         self.path = Path(path)
@@ -98,6 +99,10 @@ class SQLiteStore(MemoryStore):
         self.idempotency_retention_s = idempotency_retention_s
         self.retain_days = retain_days
         self._history_s = history_days * 86_400.0
+        self._synchronous = "FULL" if fsync else "OFF"
+        """``fsync=False`` is for throwaway workspaces (an eval case's store): commits are
+        ordered and atomic as ever, but not forced to disk, so a crash of the machine (not
+        of the process) may lose the last ones."""
         self._redactor = redactor if redactor is not None else Redactor()
         self._kill_poll_s = kill_poll_s
         self._kill_checked = 0.0
@@ -154,7 +159,7 @@ class SQLiteStore(MemoryStore):
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=10.0
             )
-            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             conn.execute("PRAGMA busy_timeout = 10000")
         except sqlite3.Error as exc:
             code = "W-STO-003" if "not a database" in str(exc) else "W-STO-001"
