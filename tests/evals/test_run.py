@@ -190,3 +190,14 @@ def test_the_model_option_replaces_every_cases_model(till: Path) -> None:
     )
     assert [r.tool_calls for r in results] == [0, 0]
     assert all(r.answer == "I will not pay anyone." for r in results)
+
+
+@pytest.mark.parametrize(("fsync", "level"), [(True, 2), (False, 0)])
+def test_an_eval_store_skips_fsync_and_a_default_store_does_not(
+    tmp_path: Path, fsync: bool, level: int
+) -> None:
+    from warden.store.sqlite import SQLiteStore
+
+    with SQLiteStore(tmp_path / "w.db", fsync=fsync) as store:
+        conn = store._reader()  # pyright: ignore[reportPrivateUsage]
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == level

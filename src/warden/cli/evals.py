@@ -130,8 +130,19 @@ def run_command(
     if model is not None:
         head += f", model {escape(model.describe())}"
     out.print(head, markup=True)
-    if quiet or not sys.stdout.isatty():
+    if quiet:
         results = run_suite(suite, workers=workers, model=model)
+    elif not sys.stdout.isatty():  # CI logs: a line at every tenth of the cases, not a bar
+        total, done, failed = len(suite.cases), 0, 0
+        step = max(10, total // 10)
+
+        def line(r: CaseResult) -> None:
+            nonlocal done, failed
+            done, failed = done + 1, failed + (0 if r.passed else 1)
+            if done % step == 0 or done == total:
+                out.print(f"  {done}/{total} cases" + (f", {failed} failing" if failed else ""))
+
+        results = run_suite(suite, workers=workers, model=model, on_result=line)
     else:
         with Progress(
             TextColumn("[bold]cases"),
