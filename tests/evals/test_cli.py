@@ -159,3 +159,15 @@ def test_the_pytest_fixture_runs_a_suite(warden_eval, till: Path) -> None:  # ty
     run = warden_eval(till / "suite.yaml", only=["payments"])
     run.assert_passed()
     assert run.result("pay-large").outcome == "deny"
+
+
+def test_a_backend_that_cannot_load_is_reported_once_at_its_line(till: Path) -> None:
+    suite = till / "suite.yaml"
+    suite.write_text(
+        suite.read_text().replace("backend: till_eval:backend", "backend: nosuch:backend"),
+        encoding="utf-8",
+    )
+    result = warden_cli("eval", "run", suite, "-w", "2")
+    assert result.exit_code == 2
+    assert "suite.yaml:6: W-PRJ-002" in result.output
+    assert "No module named 'nosuch'" in result.output

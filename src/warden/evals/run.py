@@ -40,6 +40,7 @@ from warden.provenance import Content
 from warden.runner import DEFAULT_SYSTEM, RunLimits, Runner, RunResult, Task
 from warden.runs import ActionState, ActionView, RunStatus
 from warden.store.sqlite import SQLiteStore
+from warden.yamlsource import YamlDoc
 
 __all__ = ["CaseResult", "run_suite"]
 
@@ -277,9 +278,10 @@ def _factory(suite: Suite, project: Project) -> Callable[..., Any]:
             "W-EVL-004",
             f"backend {suite.backend!r}: expected module:function (a module beside warden.yaml)",
         )
-    from warden.yamlsource import parse_yaml
-
-    doc = parse_yaml(f"backend: {suite.backend}\n", file=suite.display)
+    lines: dict[tuple[str | int, ...], int] = (
+        {("backend",): suite.backend_line} if suite.backend_line else {}
+    )
+    doc = YamlDoc(file=suite.display, data={}, lines=lines, text="")
     module = import_project_module(project.root, module_name, doc, ("backend",))
     fn = getattr(module, attr, None)
     if not callable(fn):
@@ -493,6 +495,9 @@ def _run(
             if on_result is not None:
                 on_result(r)
     else:
+        # a project, backend or model that cannot load says so here, once, instead of
+        # as a broken pool in every worker
+        _Worker.start(suite, model, root).route(suite.cases[0])
         selectors = tuple(c.id for c in suite.cases)
         context = multiprocessing.get_context(
             "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"

@@ -294,6 +294,7 @@ class Suite:
     backend: str | None
     thresholds: Thresholds
     cases: tuple[Case, ...]
+    backend_line: int | None = None
 
     def only(self, selectors: Sequence[str]) -> Suite:
         """The cases whose id or one of whose tags is in `selectors` (all when empty)."""
@@ -314,6 +315,7 @@ class Suite:
             backend=self.backend,
             thresholds=self.thresholds,
             cases=chosen,
+            backend_line=self.backend_line,
         )
 
 
@@ -382,6 +384,7 @@ def load_suite(path: Path | str, *, display: str | None = None) -> Suite:
         backend=spec.backend,
         thresholds=spec.thresholds,
         cases=tuple(cases),
+        backend_line=doc.line_of(("backend",)) if spec.backend else None,
     )
 
 
