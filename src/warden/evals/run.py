@@ -147,7 +147,7 @@ class _Worker:
                     file=self.suite.display,
                 )
             )
-        key = (choice.kind, choice.path, choice.settings)
+        key = (choice.kind, choice.path, tuple(m.model_dump_json() for m in choice.settings))
         found = self.routes.get(key)
         if found is None:
             found = self.routes[key] = self._build(choice)
