@@ -127,7 +127,8 @@ def suite_with(till: Path, case: str) -> Path:
             ],
         ),
         (
-            "  - id: pay-small\n    task: t\n    expect: {outcome: success, answer_contains: Carol}\n",
+            "  - id: pay-small\n    task: t\n"
+            "    expect: {outcome: success, answer_contains: Carol}\n",
             ["the answer does not contain 'Carol'"],
         ),
         (

@@ -51,21 +51,34 @@ def test_the_fixture_suite_loads_with_defaults_applied() -> None:
     ]
 
 
+def one(expect: str = "{outcome: success}", extra: str = "") -> str:
+    """A suite's ``cases:`` with one case (its expectation and extra keys given)."""
+    return f"cases:\n  - id: a\n    task: x\n{extra}    expect: {expect}\n"
+
+
 @pytest.mark.parametrize(
     ("body", "line", "says"),
     [
         (ONE_CASE + "  - id: a\n    task: again\n    expect: {outcome: success}\n", 9, "twice"),
-        ("cases:\n  - id: a\n    task: x\n    expect: {outcome: maybe}\n", 8, "needs_approval"),
-        ("cases:\n  - id: a\n    task: x\n    expect: {outcome: success}\n    colour: red\n", 9, "colour"),
-        ("cases:\n  - id: a\n    task: x\n    expect:\n      outcome: success\n      state: ['import os']\n", 10, "state check"),
-        ("cases:\n  - id: a\n    task: x\n    expect:\n      outcome: success\n      never: [{a: 1, b: 2}]\n", 10, "one `tool"),
-        ("cases:\n  - id: a\n    task: x\n    model: {script: x.yaml, turns: []}\n    expect: {outcome: success}\n", 8, "exactly one"),
-        ("cases:\n  - id: a\n    task: x\n    model: {script: missing.yaml}\n    expect: {outcome: success}\n", 8, "no script file"),
+        (one("{outcome: maybe}"), 8, "needs_approval"),
+        (one(extra="    colour: red\n"), 8, "colour"),
+        (one("\n      outcome: success\n      state: ['import os']"), 10, "state check"),
+        (one("\n      outcome: success\n      never: [{a: 1, b: 2}]"), 10, "one `tool"),
+        (one(extra="    model: {script: x.yaml, turns: []}\n"), 8, "exactly one"),
+        (one(extra="    model: {script: missing.yaml}\n"), 8, "no script file"),
         ("cases: []\n", 5, "at least 1"),
     ],
-    ids=["duplicate-id", "bad-outcome", "unknown-key", "unsafe-check", "bad-pattern",
-         "two-models", "missing-script", "no-cases"],
-)  # fmt: skip
+    ids=[
+        "duplicate-id",
+        "bad-outcome",
+        "unknown-key",
+        "unsafe-check",
+        "bad-pattern",
+        "two-models",
+        "missing-script",
+        "no-cases",
+    ],
+)
 def test_bad_suites_name_file_line_and_code(
     tmp_path: Path, body: str, line: int, says: str
 ) -> None:
@@ -89,7 +102,7 @@ def test_a_case_without_an_agent_is_refused(tmp_path: Path) -> None:
 def test_a_suite_far_from_any_project_says_so(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text("suite: t\nagent: clerk\n" + ONE_CASE, encoding="utf-8")
-    with pytest.raises(ConfigError, match="no warden.yaml") as caught:
+    with pytest.raises(ConfigError, match=r"no warden\.yaml") as caught:
         load_suite(path)
     assert caught.value.hint is not None and "project:" in caught.value.hint
 
