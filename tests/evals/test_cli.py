@@ -124,6 +124,7 @@ def test_a_recorded_run_becomes_a_case_that_passes(till: Path) -> None:
     added = load_suite(suite).cases[-1]
     assert added.id == f"run-{run_id}"
     assert added.model is not None and added.model.recorded_run == run_id
+    assert added.model.prices_as == ("openai", "gpt-4o-mini")  # costs what the run did
     assert [str(p) for p in added.expect.calls or ()] == [
         "balance(account='acct_main')",
         "pay(amount_usd=40.0, payee='acct_bob')",

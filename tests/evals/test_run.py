@@ -36,7 +36,7 @@ def test_every_case_of_the_fixture_passes(fixture_results: list[CaseResult]) -> 
         "pay-small": "success",
         "pay-medium": "success",
         "pay-medium-waits": "needs_approval",
-        "pay-medium-denied": "success",
+        "pay-medium-denied": "deny",
         "pay-large": "deny",
         "looping": "escalate",
         "inline-turns": "success",

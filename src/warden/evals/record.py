@@ -87,7 +87,12 @@ def case_from_run(
         case["context"] = clean(dict(cast(Mapping[str, Any], task["context"])))
     if task.get("on_behalf_of"):
         case["on_behalf_of"] = task["on_behalf_of"]
-    case["model"] = {"recorded": {"run": run_id, "turns": turns}}
+    recorded: dict[str, Any] = {"run": run_id}
+    priced = _prices_as(state)
+    if priced is not None:
+        recorded["prices_as"] = {"provider": priced[0], "model": priced[1]}
+    recorded["turns"] = turns
+    case["model"] = {"recorded": recorded}
     verdicts = _verdicts(store, run)
     if verdicts:
         case["verdicts"] = verdicts
@@ -165,6 +170,21 @@ def _turns(state: Mapping[str, Any], clean: Any) -> list[dict[str, Any]]:
             }
         turns.append(turn)
     return turns
+
+
+def _prices_as(state: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(provider, model) the run's kept model turns were priced as, when one model
+    answered them all (a route's mixed turns are priced as nobody's: the case costs 0)."""
+    seen = {
+        (str(e.get("provider")), str(e.get("prices_as")))
+        for e in cast(Sequence[Mapping[str, Any]], state.get("timeline", ()))
+        if e.get("kind") == "model"
+        and e.get("usage")
+        and not e.get("error")
+        and not e.get("escalated")
+        and e.get("prices_as")
+    }
+    return next(iter(seen)) if len(seen) == 1 else None
 
 
 def _verdicts(store: DurableStore, run: RunView) -> list[dict[str, Any]]:

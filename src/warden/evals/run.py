@@ -144,6 +144,7 @@ class _Worker:
                 ScriptedModel(
                     {case.key: [dict(t) for t in choice.turns]},
                     name="recorded" if choice.recorded_run else "scripted",
+                    prices_as=choice.prices_as,
                     file=self.suite.display,
                 )
             )
@@ -325,10 +326,15 @@ def outcome_of(result: RunResult, actions: tuple[ActionView, ...]) -> tuple[str,
         return "needs_approval", result.code
     if result.status is not RunStatus.SUCCEEDED:
         return "escalate", result.code
-    denied = [a for a in actions if a.outcome == Outcome.DENY.value]
+    denied = [a for a in actions if _refused(a)]
     if denied:
         return "deny", denied[0].code
     return "success", None
+
+
+def _refused(action: ActionView) -> bool:
+    """Whether the gate denied the call, or the people it waited for refused it."""
+    return action.outcome == Outcome.DENY.value or action.state is ActionState.REJECTED
 
 
 def judge(
@@ -388,7 +394,7 @@ def judge(
         model_ms=result.model_ms,
         tool_ms=result.tool_ms,
         approvals=approvals,
-        denials=sum(1 for a in actions if a.outcome == Outcome.DENY.value),
+        denials=sum(1 for a in actions if _refused(a)),
         calls=tuple(
             {
                 "tool": a.tool,

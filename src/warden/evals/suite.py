@@ -113,8 +113,15 @@ class _ContentSpec(_Strict):
     text: str
 
 
+class _PricesAs(_Strict):
+    provider: str
+    model: str
+
+
 class _Recorded(_Strict):
     run: str
+    prices_as: _PricesAs | None = None
+    """The model the run's usage was priced as, so the case costs what the run did."""
     turns: list[dict[str, Any]]
 
 
@@ -192,6 +199,8 @@ class ModelChoice:
     turns: tuple[Mapping[str, Any], ...] = ()
     settings: tuple[ModelSettings, ...] = ()
     recorded_run: str | None = None
+    prices_as: tuple[str, str] | None = None
+    """For recorded turns: (provider, model) their usage is priced as."""
 
     def describe(self) -> str:
         if self.kind == "script":
@@ -422,8 +431,12 @@ def _model(doc: YamlDoc, spec: _ModelSpec, folder: Path, loc: tuple[str | int, .
     if spec.turns is not None:
         return ModelChoice(kind="turns", turns=tuple(spec.turns))
     if spec.recorded is not None:
+        r = spec.recorded
         return ModelChoice(
-            kind="turns", turns=tuple(spec.recorded.turns), recorded_run=spec.recorded.run
+            kind="turns",
+            turns=tuple(r.turns),
+            recorded_run=r.run,
+            prices_as=(r.prices_as.provider, r.prices_as.model) if r.prices_as else None,
         )
     live = spec.live
     if live == "default":

@@ -433,6 +433,7 @@ class Runner:
                 "model",
                 model=a.model,
                 provider=a.provider,
+                prices_as=_priced_as(self._models[a.model]),
                 ms=round(a.ms, 3),
                 usage=a.turn.usage.to_dict() if a.turn is not None else None,
                 usd=usd,
