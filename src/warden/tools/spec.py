@@ -8,7 +8,6 @@ Warden validates arguments against a *strict* version of that model: no type coe
 from __future__ import annotations
 
 import copy
-
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
