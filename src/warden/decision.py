@@ -5,12 +5,13 @@ A deny is the system working: `Gate.decide` returns a `Decision`, it never raise
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-__all__ = ["ApprovalRequirement", "Decision", "Outcome", "RuleRef", "Stage"]
+__all__ = ["ApprovalRequirement", "Decision", "Outcome", "RuleRef", "Stage", "json_ready"]
 
 
 class Outcome(StrEnum):
@@ -130,6 +131,15 @@ class Decision:
     """How long the decision took."""
     extra: Mapping[str, Any] = field(default_factory=dict[str, Any])
     """Details for humans (the failing field's path, budget figures ...)."""
+    inputs: Mapping[str, Any] | None = None
+    """What the decision read, so that `warden replay` can decide it again: ``now``, the
+    call's ``context`` (and ``principal``), the estimates, and as far as the checks got,
+    the kill switch that stopped it, the loop count (``repeats``), the budget breach, the
+    breaker's phase and probe, the run's ledger figures (``ledger``: calls, USD, tokens,
+    started at; ``tainted``), the facts the policy consulted (``facts``, and
+    ``fact_errors`` for lookups that failed) and, for a call stopped before its arguments
+    were validated, the arguments as given (``raw_args``). History is not copied: a
+    replay rebuilds it from the recorded actions."""
 
     @property
     def allowed(self) -> bool:
@@ -168,4 +178,46 @@ class Decision:
             "decided_at": self.decided_at,
             "latency_ns": self.latency_ns,
             "extra": dict(self.extra),
+            "inputs": _inputs_json(self.inputs) if self.inputs is not None else None,
         }
+
+
+_FROM_CALLERS = ("context", "facts", "raw_args")
+"""The parts of `Decision.inputs` a caller or a fact provider supplied: anything may be
+in them. The gate's own parts (numbers, names, tuples, enums of str) encode as they are."""
+
+
+def _inputs_json(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(inputs)
+    for key in _FROM_CALLERS:
+        if key in out:
+            out[key] = json_ready(out[key])
+    return out
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+def json_ready(value: Any) -> Any:
+    """`value` as JSON data: mappings become dicts with string keys, tuples lists; a value
+    JSON has no form for (a datetime in a caller's context, NaN) becomes its repr, so a
+    decision record can always be written."""
+    kind: type[Any] = type(cast(object, value))
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        items = cast(dict[Any, Any], value).items()
+        return {k if type(k) is str else str(k): json_ready(v) for k, v in items}
+    if kind is float:
+        return value if math.isfinite(value) else repr(value)
+    if kind is list or kind is tuple:
+        return [json_ready(v) for v in cast(list[Any] | tuple[Any, ...], value)]
+    if isinstance(value, str | int):  # str and int subclasses (enums) encode as themselves
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in cast(Mapping[Any, Any], value).items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in cast(list[Any] | tuple[Any, ...], value)]
+    return repr(value)

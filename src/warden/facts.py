@@ -161,10 +161,13 @@ class _Caches(Protocol):
 class FactView(Mapping[str, Any]):
     """``facts`` in a condition: given values first, then registered providers.
 
-    The query and the run's cache are only built when a provider is actually asked.
+    The query and the run's cache are only built when a provider is actually asked. The
+    view remembers what it served (`served`, given values included) and which lookups
+    failed (`failed`: the provider's error, or None for a name nothing provides), so a
+    decision can record the facts it read and a replay can answer with the same values.
     """
 
-    __slots__ = ("_args", "_caches", "_call", "_given", "_registry")
+    __slots__ = ("_args", "_caches", "_call", "_given", "_registry", "failed", "served")
 
     def __init__(
         self,
@@ -179,11 +182,24 @@ class FactView(Mapping[str, Any]):
         self._args = args
         self._caches = caches
         self._given = given or {}
+        self.served: dict[str, Any] = {}
+        """Name -> value of every fact this view handed out."""
+        self.failed: dict[str, str | None] = {}
+        """Name -> why its lookup failed (None: no such fact)."""
 
     def __getitem__(self, name: str) -> Any:
-        if name in self._given:
-            return self._given[name]
+        given = self._given
+        if name in given:
+            value = given[name]
+            self.served[name] = value
+            return value
+        return self._provide(name)
+
+    def _provide(self, name: str) -> Any:
+        """Ask the registered provider (through the run's cache); remember the answer, or
+        why there was none."""
         if self._registry is None or name not in self._registry:
+            self.failed[name] = None
             raise UnknownName(name)
         call = self._call
         query = FactQuery(
@@ -193,7 +209,13 @@ class FactView(Mapping[str, Any]):
             args=self._args,
             context=call.context,
         )
-        return self._registry.fetch(name, query, self._caches.fact_cache(call.run_id))
+        try:
+            value = self._registry.fetch(name, query, self._caches.fact_cache(call.run_id))
+        except FactError as exc:
+            self.failed[name] = str(exc)
+            raise
+        self.served[name] = value
+        return value
 
     def __iter__(self) -> Iterator[str]:
         names = set(self._given)

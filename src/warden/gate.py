@@ -11,7 +11,9 @@
 
 The result is a `Decision` value; a deny is the system working, never an exception. An
 allowed decision holds a budget reservation: after running the tool, call `settle` (with
-the outcome, which also feeds the breaker); if the tool never runs, call `release`.
+the outcome, which also feeds the breaker); if the tool never runs, call `release`. The
+decision carries what its checks read (`Decision.inputs`), so `warden.replay` can hand the
+same inputs to this same code later and get the same decision.
 
 `Gate.execute` goes on from there (steps 9-11): it records the decision durably, runs the
 tool exactly once under an idempotency key, records the outcome, settles the budget and
@@ -155,6 +157,10 @@ class Gate:
                 },
                 at=self.clock.timestamp(),
             )
+            if policies.texts:  # what `warden replay` rebuilds this revision from
+                durable.save_policy_revision(
+                    policies.revision, policies.texts, at=self.clock.timestamp()
+                )
 
     # --- the decision -------------------------------------------------------------------
 
@@ -163,13 +169,23 @@ class Gate:
         started = time.perf_counter_ns()
         now = self.clock.timestamp()
         store = self.store
+        # what the decision reads, for a replay (Decision.inputs); filled as checks pass
+        inputs: dict[str, Any] = {
+            "now": now,
+            "context": call.context,
+            "estimated_usd": call.estimated_usd,
+            "estimated_tokens": call.estimated_tokens,
+        }
+        if call.principal is not None:
+            inputs["principal"] = call.principal
 
         def deny(stage: Stage, code: str, reason: str, **more: Any) -> Decision:
-            return self._deny(call, started, now, stage, code, reason, **more)
+            return self._deny(call, started, now, stage, code, reason, inputs=inputs, **more)
 
         # 1. kill switch
         kill = store.killed(call.agent, call.tool)
         if kill is not None:
+            inputs["kill"] = {"scope": kill.scope, "by": kill.by, "reason": kill.reason}
             return deny(
                 Stage.KILL_SWITCH,
                 "W-KIL-001",
@@ -217,7 +233,7 @@ class Gate:
         fingerprint = _fingerprint(call.tool, args)
 
         # 4. loop detection
-        repeats = store.note_call(call.run_id, fingerprint)
+        repeats = inputs["repeats"] = store.note_call(call.run_id, fingerprint)
         if repeats > manifest.max_identical_calls:
             return deny(
                 Stage.LOOP,
@@ -237,6 +253,12 @@ class Gate:
             now,
         )
         if isinstance(held, BudgetBreach):
+            inputs["budget"] = {
+                "code": held.code,
+                "reason": held.reason,
+                "limit": held.limit,
+                "would_be": held.would_be,
+            }
             return deny(
                 Stage.BUDGET,
                 held.code,
@@ -252,28 +274,36 @@ class Gate:
         mode, probe, breaker_note = manifest.mode, False, None
         if manifest.breaker is not None and tool.risk.writes:
             phase, probe = store.breaker_check(call.agent, manifest.breaker, now, want_probe=True)
+            inputs["breaker"] = (phase, probe)
             if phase is not Phase.CLOSED and not probe:
                 mode = Mode.SUGGEST_ONLY
                 breaker_note = f"circuit breaker {phase.value}: writes are demoted to suggestions"
 
-        # 7. policy (the views a plan's conditions never read are not built)
+        # 7. policy (the views a plan's conditions never read are not built). The run's
+        # ledger is recorded for a replay even when this plan does not read `run`, unless
+        # reading it costs a round trip (budgets shared in a database).
         plan = agent.plans[call.tool]
         run = None
-        if plan.uses_run:  # a RunView's fields, as a plain tuple
+        if plan.uses_run or not store.shared_budgets:
             ledger = store.ledger(call.run_id)
-            run = (
-                (
+            taint = tainted(call.content) if call.content else False
+            if taint:
+                inputs["tainted"] = True
+            if ledger is None:
+                inputs["ledger"] = None
+                run = (call.run_id, 0, 0.0, 0, 0.0, taint)
+            else:
+                calls, usd, tokens = ledger.calls, ledger.usd, ledger.tokens
+                inputs["ledger"] = (calls, usd, tokens, ledger.started_at)
+                run = (  # a RunView's fields, as a plain tuple
                     call.run_id,
-                    ledger.calls - 1,
-                    ledger.usd - call.estimated_usd,
-                    ledger.tokens - call.estimated_tokens,
+                    calls - 1,
+                    usd - call.estimated_usd,
+                    tokens - call.estimated_tokens,
                     now - ledger.started_at,
-                    tainted(call.content),
+                    taint,
                 )
-                if ledger is not None
-                else (call.run_id, 0, 0.0, 0, 0.0, tainted(call.content))
-            )
-        facts = FactView(self.facts, call, args, store, call.facts) if plan.uses_facts else _EMPTY
+        view = FactView(self.facts, call, args, store, call.facts) if plan.uses_facts else None
         history = (
             HistoryView(store.history(call.agent), run_id=call.run_id, tool=call.tool, now=now)
             if plan.uses_history
@@ -282,12 +312,17 @@ class Gate:
         result = plan.decide(
             args,
             call.context,
-            facts,
+            view if view is not None else _EMPTY,
             agent.view,
             run,
             NowView(now) if plan.uses_now else None,
             history,
         )
+        if view is not None:
+            if view.served:
+                inputs["facts"] = view.served
+            if view.failed:
+                inputs["fact_errors"] = view.failed
 
         # 8. mode and autonomy
         outcome, stage, code = result.outcome, Stage.POLICY, result.code
@@ -345,6 +380,7 @@ class Gate:
             reservation=reservation if outcome is Outcome.ALLOW else None,
             decided_at=now,
             latency_ns=time.perf_counter_ns() - started,
+            inputs=inputs,
         )
 
     # --- execution (steps 9-11) --------------------------------------------------------------
@@ -486,8 +522,11 @@ class Gate:
         extra: Mapping[str, Any] | None = None,
         args: dict[str, Any] | None = None,
         fingerprint: str | None = None,
+        inputs: Mapping[str, Any] | None = None,
     ) -> Decision:
         """The decision for a check that stops the call before the policy stage."""
+        if args is None and inputs is not None:  # stopped before the contract validated them
+            inputs = {**inputs, "raw_args": call.args}
         agent = self.agent(call.agent)
         if agent is not None:
             self.store.record_action(
@@ -517,6 +556,7 @@ class Gate:
             decided_at=now,
             latency_ns=time.perf_counter_ns() - started,
             extra=extra or {},
+            inputs=inputs,
         )
 
     def _action_error(self, manifest: AgentManifest, now: float) -> None:

@@ -39,7 +39,6 @@ from warden.manifest import AgentManifest, parse_manifest, shorthand_policies
 from warden.policy.cases import CaseResult, PolicyCase, run_cases
 from warden.policy.evaluate import PolicySet
 from warden.policy.load import load_policies, policy_files
-from warden.policy.model import CompiledPolicy
 from warden.store.memory import MemoryStore
 from warden.store.protocol import StateStore
 from warden.tools.registry import ToolRegistry
@@ -231,8 +230,6 @@ def load_project(path: Path | str = ".") -> Project:
                     _add_fact(facts, value, doc, (kind, i))
 
     manifests = _load_manifests(root, spec.agents, doc)
-    fields = {t.name: t.field_names for t in tools}
-    derived: list[CompiledPolicy] = []
     for m in manifests:
         for tool_name in sorted(m.allowed_tools):
             if tool_name not in tools:
@@ -243,27 +240,9 @@ def load_project(path: Path | str = ".") -> Project:
                     line=m.doc.line_of(("agent", "permissions", "allowed_tools")),
                     field="agent.permissions.allowed_tools",
                 )
-        derived.extend(shorthand_policies(m, fields=fields))
 
     paths = tuple(root / p for p in spec.policies)
-    policies = load_policies(
-        paths,
-        root=root,
-        extra=derived,
-        extra_sources=[(m.file, m.doc.text) for m in manifests],
-        fields=fields,
-    )
-    for p in policies.policies:
-        for name in sorted(p.tools or ()):
-            if name not in tools:
-                line, field = p.tool_lines.get(name, (p.line, ""))
-                raise ProjectError(
-                    "W-PRJ-003",
-                    f"policy {p.id!r} names tool {name!r}, which no listed module registers",
-                    file=p.file,
-                    line=line,
-                    field=field or None,
-                )
+    policies = project_policies(paths, manifests=manifests, tools=tools, root=root)
     return Project(
         name=spec.project,
         root=root,
@@ -308,6 +287,39 @@ def _add_fact(
             loc,
             cls=ProjectError,
         )
+
+
+def project_policies(
+    paths: Sequence[Path],
+    *,
+    manifests: Sequence[AgentManifest],
+    tools: ToolRegistry,
+    root: Path | None = None,
+) -> PolicySet:
+    """The policy files and folders in `paths`, with the shorthand policies of
+    `manifests`, compiled for `tools`: what a project's ``policies:`` loads (and what a
+    candidate policy folder is checked as). A policy naming a tool no module registers is
+    W-PRJ-003 at its line."""
+    fields = {t.name: t.field_names for t in tools}
+    policies = load_policies(
+        paths,
+        root=root,
+        extra=[p for m in manifests for p in shorthand_policies(m, fields=fields)],
+        extra_sources=[(m.file, m.doc.text) for m in manifests],
+        fields=fields,
+    )
+    for p in policies.policies:
+        for name in sorted(p.tools or ()):
+            if name not in tools:
+                line, field = p.tool_lines.get(name, (p.line, ""))
+                raise ProjectError(
+                    "W-PRJ-003",
+                    f"policy {p.id!r} names tool {name!r}, which no listed module registers",
+                    file=p.file,
+                    line=line,
+                    field=field or None,
+                )
+    return policies
 
 
 def import_project_module(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from warden.approvals import ApprovalRequest, ApprovalStatus, Verdict, check_ver
 from warden.audit.verify import verify_rows
 from warden.budgets import Amounts, BudgetLimits
 from warden.errors import ApprovalError
+from warden.policy.evaluate import PolicySource
 from warden.runs import ActionState, RunStatus
 from warden.store.protocol import ActionOutcome, DurableStore, NewAction
 from warden.store.sqlite import SQLiteStore
@@ -309,3 +311,96 @@ def test_runs_are_listed_newest_first_and_can_end(store: DurableStore) -> None:
     ended = store.run("run_a")
     assert ended is not None and ended.status is RunStatus.SUCCEEDED and ended.outcome == "refunded"
     assert [r.id for r in store.runs(status=RunStatus.SUCCEEDED)] == ["run_a"]
+
+
+# --- replay: recorded decisions and policy revisions ---------------------------------------
+
+
+def _decided(store: DurableStore, *, stage: str = "policy", **more: Any) -> NewAction:
+    """An action whose decision says what it read, as `Gate.decide` records it."""
+    inputs = more.pop("inputs", {"now": 1.0, "context": {"tier": "gold"}, "repeats": 1})
+    changes = {k: more.pop(k) for k in ("decided_at", "outcome") if k in more}
+    a = action(store, **more)
+    decision = {
+        "outcome": a.outcome,
+        "stage": stage,
+        "rules": [{"id": "refunds-small", "file": "p.yaml", "line": 3}],
+        "mode": "act",
+        "inputs": inputs,
+    }
+    return replace(a, decision=decision, **changes)
+
+
+def test_a_policy_revision_is_kept_once_with_its_sources(reopen: Factory) -> None:
+    store = reopen()
+    sources = (
+        PolicySource(name="agents/a.yaml", text="agent: {name: a}\n", kind="manifest"),
+        PolicySource(name="policies/p.yaml", text="policy:\n  rules: []\n"),
+    )
+    assert store.policy_revision("sha256:r1") is None
+    store.save_policy_revision("sha256:r1", sources, at=10.0)
+    store.save_policy_revision("sha256:r1", sources[:1], at=20.0)  # kept as first saved
+    store.close()
+    kept = reopen().policy_revision("sha256:r1")
+    assert kept is not None
+    assert kept.sources == sources and kept.first_seen == 10.0
+
+
+def test_recorded_decisions_come_back_in_decision_order_with_what_they_read(
+    store: DurableStore,
+) -> None:
+    late = _decided(store, key="k1", run="run_x")
+    early = _decided(store, key="k2", run="run_x", stage="budget", decided_at=late.decided_at - 5)
+    other = _decided(store, key="k3", run="run_y", agent="a2")
+    for a in (late, early, other):
+        store.record_decision(a)
+    found = store.recorded_decisions(run_id="run_x")
+    assert [d.action_id for d in found] == [early.id, late.id]
+    d = found[1]
+    assert (d.stage, d.rule_ids, d.mode, d.policy_revision) == (
+        "policy",
+        ("refunds-small",),
+        "act",
+        "sha256:rev",
+    )
+    assert d.inputs == {"now": 1.0, "context": {"tier": "gold"}, "repeats": 1}
+    assert d.args == {"amount_usd": 5.0} and d.outcome == "allow" and d.approved_at is None
+    assert [d.inputs for d in store.recorded_decisions(run_id="run_x", inputs=False)] == [None] * 2
+    window = store.recorded_decisions(since=early.decided_at, until=other.decided_at)
+    assert [d.action_id for d in window] == [early.id, late.id]  # until is excluded
+    assert [d.action_id for d in store.recorded_decisions(agent="a2")] == [other.id]
+
+
+def test_a_recorded_decision_knows_when_its_approval_was_spent(store: DurableStore) -> None:
+    n = next(_counter)
+    req = request(f"act_r{n}")
+    a = _decided(store, id=f"act_r{n}", state=ActionState.AWAITING_APPROVAL, approval=req)
+    store.record_decision(a)
+    store.add_verdict(req.id, _judge("fiona", frozenset({"finance"})))
+    store.start_approved(req.id, a.id, owner=store.owner, at=1600.0)
+    (found,) = store.recorded_decisions(run_id="run_1")
+    assert found.approved_at == 1600.0
+
+
+def test_history_after_a_restart_holds_a_spent_approval_as_the_process_did(
+    reopen: Factory,
+) -> None:
+    """The approved action counts as allowed, from when it started, as `Executor` records
+    it in the process: a restart does not change what `history.*` conditions see."""
+    store = reopen()
+    n = next(_counter)
+    req = request(f"act_h{n}")
+    a = _decided(
+        store,
+        id=f"act_h{n}",
+        state=ActionState.AWAITING_APPROVAL,
+        approval=req,
+        outcome="needs_approval",
+        decided_at=2e9,  # the stores load the last 90 days of history
+    )
+    store.record_decision(a)
+    store.add_verdict(req.id, _judge("fiona", frozenset({"finance"})))
+    store.start_approved(req.id, a.id, owner=store.owner, at=2e9 + 60)
+    store.close()
+    seen = [(r.at, r.outcome, r.approved) for r in reopen().history("a1")]
+    assert seen == [(2e9, "needs_approval", False), (2e9 + 60, "allow", True)]

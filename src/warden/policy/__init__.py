@@ -1,6 +1,14 @@
 """Policy-as-code: YAML rules with safe, compiled conditions."""
 
-from warden.policy.evaluate import AgentView, NowView, PolicyResult, PolicySet, RunView, Scope
+from warden.policy.evaluate import (
+    AgentView,
+    NowView,
+    PolicyResult,
+    PolicySet,
+    PolicySource,
+    RunView,
+    Scope,
+)
 from warden.policy.expr import FUNCTIONS, METHODS, RESERVED, Condition, compile_condition
 from warden.policy.load import load_policies, policy_files, policy_from_text, policy_set
 from warden.policy.model import CompiledPolicy, LogSettings, Rule, build_policy, make_rule
@@ -16,6 +24,7 @@ __all__ = [
     "NowView",
     "PolicyResult",
     "PolicySet",
+    "PolicySource",
     "Rule",
     "RunView",
     "Scope",

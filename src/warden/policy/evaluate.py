@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -31,6 +31,7 @@ __all__ = [
     "Plan",
     "PolicyResult",
     "PolicySet",
+    "PolicySource",
     "RunView",
     "Scope",
 ]
@@ -150,11 +151,26 @@ class PlanTable(dict[str, Plan]):
             return found
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PolicySource:
+    """One file a policy set was built from: what its revision hashes, kept so the set can
+    be rebuilt later (`warden replay` under a recorded revision)."""
+
+    name: str
+    """The file as the project names it (``policies/refunds.yaml``)."""
+    text: str
+    """Its text, exactly as read."""
+    kind: str = "policy"
+    """``policy`` (a policy file) or ``manifest`` (an agent manifest whose per-tool
+    shorthands became policies)."""
+
+
 class PolicySet:
     """The loaded policies, identified by `revision` (a content hash).
 
     `fields` maps tool names to their argument names; with it, plans resolve a bare name
-    that is an argument without looking anywhere else.
+    that is an argument without looking anywhere else. `texts` are the sources the
+    revision hashes (empty for a set built by hand).
     """
 
     def __init__(
@@ -164,10 +180,12 @@ class PolicySet:
         revision: str,
         sources: Sequence[str] = (),
         fields: Mapping[str, frozenset[str]] | None = None,
+        texts: Sequence[PolicySource] = (),
     ) -> None:
         self.policies = tuple(policies)
         self.revision = revision
         self.sources = tuple(sources)
+        self.texts = tuple(texts)
         self.fields = dict(fields) if fields is not None else None
         self._tables: dict[str, PlanTable] = {}
         self._lock = threading.Lock()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from warden.canonical import content_hash
 from warden.errors import PolicyError
-from warden.policy.evaluate import PolicySet
+from warden.policy.evaluate import PolicySet, PolicySource
 from warden.policy.model import CompiledPolicy, compile_policy_doc
 from warden.yamlsource import YamlDoc, load_yaml, parse_yaml
 
@@ -57,7 +57,8 @@ def load_policies(
     """Load policies from files and folders; fail closed when there are none (W-POL-005).
 
     `extra` are policies derived elsewhere (agent manifests' shorthands), and
-    `extra_sources` the (name, text) pairs they came from, which enter the revision.
+    `extra_sources` the (name, text) pairs they came from (the manifests), which enter
+    the revision.
     """
     docs = [load_yaml(f, display=_display(f, root)) for f in policy_files(paths, root=root)]
     return policy_set(docs, extra=extra, extra_sources=extra_sources, fields=fields)
@@ -88,10 +89,18 @@ def policy_set(
                     line=r.ref.line,
                 )
             seen[r.ref.id] = f"{r.ref.file}:{r.ref.line}"
-    sources = sorted([(d.file, d.text) for d in docs] + list(extra_sources))
-    revision = content_hash([[name, text] for name, text in sources])
+    texts = sorted(
+        [PolicySource(name=d.file, text=d.text) for d in docs]
+        + [PolicySource(name=n, text=t, kind="manifest") for n, t in extra_sources],
+        key=lambda s: (s.name, s.text),
+    )
+    revision = content_hash([[s.name, s.text] for s in texts])
     return PolicySet(
-        policies, revision=revision, sources=[name for name, _ in sources], fields=fields
+        policies,
+        revision=revision,
+        sources=[s.name for s in texts],
+        fields=fields,
+        texts=texts,
     )
 
 

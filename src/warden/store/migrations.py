@@ -167,6 +167,24 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        4,
+        "what each decision read (replay), and the policy revisions gates loaded",
+        """
+        ALTER TABLE actions ADD COLUMN stage TEXT;
+        ALTER TABLE actions ADD COLUMN rule_ids TEXT;
+        ALTER TABLE actions ADD COLUMN mode TEXT;
+        ALTER TABLE actions ADD COLUMN policy_revision TEXT;
+        ALTER TABLE actions ADD COLUMN inputs TEXT;
+        CREATE INDEX actions_decided ON actions (decided_at);
+
+        CREATE TABLE policy_revisions (
+            revision   TEXT PRIMARY KEY,
+            sources    TEXT NOT NULL,
+            first_seen REAL NOT NULL
+        );
+        """,
+    ),
 )
 
 

@@ -384,6 +384,24 @@ MIGRATIONS: tuple[tuple[int, str, LiteralString], ...] = (
         + _AUDIT_APPEND
         + _BREAKERS,
     ),
+    (
+        2,
+        "what each decision read (replay), and the policy revisions gates loaded",
+        """
+        ALTER TABLE actions ADD COLUMN stage text;
+        ALTER TABLE actions ADD COLUMN rule_ids text;
+        ALTER TABLE actions ADD COLUMN mode text;
+        ALTER TABLE actions ADD COLUMN policy_revision text;
+        ALTER TABLE actions ADD COLUMN inputs text;
+        CREATE INDEX actions_decided ON actions (decided_at);
+
+        CREATE TABLE policy_revisions (
+            revision   text PRIMARY KEY,
+            sources    text NOT NULL,
+            first_seen double precision NOT NULL
+        );
+        """,
+    ),
 )
 
 _WARDEN_TABLES = ("actions", "audit", "runs", "ledgers")

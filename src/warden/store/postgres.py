@@ -41,6 +41,7 @@ from warden.errors import ApprovalError, AuthError, StoreError
 from warden.identity import ApiKey
 from warden.killswitch import parse_scope
 from warden.owner import new_owner
+from warden.policy.evaluate import PolicySource
 from warden.runs import ActionState, ActionView, RunStatus, RunView
 from warden.store.pg_connection import (
     Connection,
@@ -53,9 +54,16 @@ from warden.store.pg_connection import (
 )
 from warden.store.pg_schema import migrate
 from warden.store.pg_state import SharedState
-from warden.store.protocol import ActionOutcome, NewAction, RunStart
+from warden.store.protocol import (
+    ActionOutcome,
+    NewAction,
+    RecordedDecision,
+    RunStart,
+    StoredRevision,
+)
 from warden.store.rows import (
     ACTION_COLUMNS,
+    INSERT_ACTION_COLUMNS,
     action_row,
     action_view,
     approval_audit,
@@ -65,7 +73,11 @@ from warden.store.rows import (
     key_row,
     loads,
     outcome_audit,
+    recorded_decision,
+    recorded_query,
+    revision_sources,
     run_view,
+    sources_json,
     verdict_audit,
 )
 from warden.store.writer import GroupWriter
@@ -88,9 +100,9 @@ _VAULT = "INSERT INTO audit_vault (seq, path, kind, commitment, salt, value, at)
 _IF_RECORDED = "WHERE EXISTS (SELECT 1 FROM actions WHERE id = %s)"
 _DECIDE = (
     "WITH recorded AS ("
-    "INSERT INTO actions (id, run_id, agent, tool, step, state, outcome, code, reasons, args, "
-    "idem_key, request_hash, approval_id, owner, decided_at, est_usd, est_tokens) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    f"INSERT INTO actions ({INSERT_ACTION_COLUMNS}) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+    "%s, %s) "
     "ON CONFLICT DO NOTHING RETURNING id) "
     f"{_APPEND} FROM recorded"
 )
@@ -571,6 +583,52 @@ class PostgresStore(SharedState):
             (state.value,),
         )
         return [action_view(r) for r in rows]
+
+    # --- replay: recorded decisions and policy revisions ------------------------------------
+
+    def save_policy_revision(
+        self, revision: str, sources: Sequence[PolicySource], *, at: float
+    ) -> None:
+        if self._db.one("SELECT 1 FROM policy_revisions WHERE revision = %s", (revision,)):
+            return  # the common case: a replica loading a revision kept before
+        body = sources_json(sources)
+        self._submit(
+            lambda conn: conn.execute(
+                "INSERT INTO policy_revisions (revision, sources, first_seen) "
+                "VALUES (%s, %s, %s) ON CONFLICT (revision) DO NOTHING",
+                (revision, body, at),
+            )
+        )
+
+    def policy_revision(self, revision: str) -> StoredRevision | None:
+        row = self._db.one(
+            "SELECT sources, first_seen FROM policy_revisions WHERE revision = %s", (revision,)
+        )
+        if row is None:
+            return None
+        return StoredRevision(
+            revision=revision, sources=revision_sources(row[0]), first_seen=row[1]
+        )
+
+    def recorded_decisions(
+        self,
+        *,
+        run_id: str | None = None,
+        agent: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        inputs: bool = True,
+    ) -> Sequence[RecordedDecision]:
+        sql, params = recorded_query(
+            seq="n",
+            placeholder="%s",
+            run_id=run_id,
+            agent=agent,
+            since=since,
+            until=until,
+            inputs=inputs,
+        )
+        return [recorded_decision(r) for r in self._db.rows(sql, params)]
 
     # --- approvals -------------------------------------------------------------------------
 

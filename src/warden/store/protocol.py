@@ -18,9 +18,17 @@ from warden.budgets import Amounts, BudgetBreach, BudgetLimits, Ledger, Reservat
 from warden.history import ActionRecord
 from warden.identity import ApiKey
 from warden.killswitch import KillRecord
+from warden.policy.evaluate import PolicySource
 from warden.runs import ActionState, ActionView, RunStatus, RunView
 
-__all__ = ["ActionOutcome", "DurableStore", "NewAction", "StateStore"]
+__all__ = [
+    "ActionOutcome",
+    "DurableStore",
+    "NewAction",
+    "RecordedDecision",
+    "StateStore",
+    "StoredRevision",
+]
 
 
 class StateStore(Protocol):
@@ -173,6 +181,49 @@ class RunStart:
     """The escalation packet, when the run stopped or waits for a person."""
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RecordedDecision:
+    """A recorded action as a replay reads it: the decision and what it read."""
+
+    action_id: str
+    seq: int
+    """Its place in the order actions were recorded (SQLite's rowid, PostgreSQL's ``n``);
+    with `decided_at`, the decision order."""
+    run_id: str
+    agent: str
+    tool: str
+    step: int | None
+    decided_at: float
+    """When it was decided: the gate's ``now``."""
+    outcome: str
+    code: str | None
+    args: Mapping[str, Any]
+    """The validated arguments (``{}`` for a call stopped before they were validated)."""
+    stage: str | None
+    """The check that settled it; None for an action recorded before Warden kept
+    decision inputs (schema version 4)."""
+    rule_ids: tuple[str, ...] = ()
+    mode: str | None = None
+    policy_revision: str | None = None
+    inputs: Mapping[str, Any] | None = None
+    """`Decision.inputs` as recorded; None for an action recorded before Warden kept
+    them (or when the caller did not ask for them)."""
+    approved_at: float | None = None
+    """When its approval was spent and it started executing, if it was."""
+    est_usd: float = 0.0
+    est_tokens: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredRevision:
+    """A policy revision's sources, as a gate that loaded it stored them."""
+
+    revision: str
+    sources: tuple[PolicySource, ...]
+    first_seen: float
+    """When a gate first loaded it here (seconds since the epoch)."""
+
+
 class DurableStore(StateStore, Protocol):
     """A state store that also keeps runs, actions, approvals and the audit log durably.
 
@@ -274,6 +325,31 @@ class DurableStore(StateStore, Protocol):
     def audit_rows(self, *, after: int = 0) -> Iterator[tuple[int, str, int, bytes, bytes]]:
         """Every audit record after `after`, as ``(seq, stream, stream_seq, body, hash)``,
         in global order (what `warden.audit.verify.verify_rows` reads)."""
+        ...
+
+    # replay ------------------------------------------------------------------------------
+    def save_policy_revision(
+        self, revision: str, sources: Sequence[PolicySource], *, at: float
+    ) -> None:
+        """Keep a policy revision's sources, once (a revision already kept stays as it
+        is): a gate saves the revision it loads, so its decisions can be replayed."""
+        ...
+
+    def policy_revision(self, revision: str) -> StoredRevision | None:
+        """A kept revision's sources, or None."""
+        ...
+
+    def recorded_decisions(
+        self,
+        *,
+        run_id: str | None = None,
+        agent: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        inputs: bool = True,
+    ) -> Sequence[RecordedDecision]:
+        """The recorded actions of a run, or decided in ``[since, until)`` (of one agent),
+        in decision order; without `inputs`, their inputs are not read (history)."""
         ...
 
     # keys ---------------------------------------------------------------------------------

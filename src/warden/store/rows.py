@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any, LiteralString, cast
 
 from warden.approvals import ApprovalRequest, ApprovalStatus, Verdict
 from warden.canonical import canonical_json, canonical_text
 from warden.identity import ApiKey, KeyKind
+from warden.policy.evaluate import PolicySource
 from warden.runs import ActionState, ActionView, RunStatus, RunView
-from warden.store.protocol import ActionOutcome, NewAction
+from warden.store.protocol import ActionOutcome, NewAction, RecordedDecision
 
 __all__ = [
     "ACTION_COLUMNS",
+    "INSERT_ACTION_COLUMNS",
     "action_row",
     "action_view",
     "approval_audit",
@@ -28,7 +30,10 @@ __all__ = [
     "key_row",
     "loads",
     "outcome_audit",
-    "run_view",
+    "recorded_decision",
+    "recorded_query",
+    "revision_sources",
+    "sources_json",
     "verdict_audit",
 ]
 
@@ -198,10 +203,20 @@ def approval_audit(a: NewAction) -> dict[str, Any] | None:
     }
 
 
+INSERT_ACTION_COLUMNS = (
+    "id, run_id, agent, tool, step, state, outcome, code, reasons, args, idem_key, "
+    "request_hash, approval_id, owner, decided_at, est_usd, est_tokens, stage, rule_ids, "
+    "mode, policy_revision, inputs"
+)
+"""What `action_row` gives values for, in order."""
+
+
 def action_row(a: NewAction) -> tuple[Any, ...]:
-    """A new action as the columns ``id, run_id, agent, tool, step, state, outcome, code,
-    reasons, args, idem_key, request_hash, approval_id, owner, decided_at, est_usd,
-    est_tokens``."""
+    """A new action as the columns `INSERT_ACTION_COLUMNS` names: the decision's stage,
+    rule ids, mode and inputs come from its JSON form (``a.decision``)."""
+    d = a.decision
+    rules = d.get("rules")
+    inputs = d.get("inputs")
     return (
         a.id,
         a.run_id,
@@ -220,6 +235,105 @@ def action_row(a: NewAction) -> tuple[Any, ...]:
         a.decided_at,
         a.est_usd,
         a.est_tokens,
+        d.get("stage"),
+        canonical_text([r["id"] for r in rules]) if rules is not None else None,
+        d.get("mode"),
+        a.policy_revision,
+        canonical_text(inputs) if inputs is not None else None,
+    )
+
+
+def recorded_query(
+    *,
+    seq: LiteralString,
+    placeholder: LiteralString,
+    run_id: str | None,
+    agent: str | None,
+    since: float | None,
+    until: float | None,
+    inputs: bool,
+) -> tuple[LiteralString, list[Any]]:
+    """The SELECT of `DurableStore.recorded_decisions` for both stores: `seq` is the
+    column that numbers actions in the order they were recorded (``rowid``, ``n``),
+    `placeholder` the driver's parameter marker (``?``, ``%s``)."""
+    where: list[LiteralString] = []
+    params: list[Any] = []
+    clauses: tuple[tuple[LiteralString, Any], ...] = (
+        ("a.run_id = ", run_id),
+        ("a.agent = ", agent),
+        ("a.decided_at >= ", since),
+        ("a.decided_at < ", until),
+    )
+    for clause, value in clauses:
+        if value is not None:
+            where.append(clause + placeholder)
+            params.append(value)
+    # only constant column names and placeholders are formatted in; values are parameters
+    sql = (
+        f"SELECT a.id, a.{seq}, a.run_id, a.agent, a.tool, a.step, a.decided_at, a.outcome, "  # noqa: S608
+        "a.code, a.args, a.stage, a.rule_ids, a.mode, a.policy_revision, "
+        f"{'a.inputs' if inputs else 'NULL'}, p.used_at, a.est_usd, a.est_tokens "
+        "FROM actions a LEFT JOIN approvals p ON p.id = a.approval_id"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + f" ORDER BY a.decided_at, a.{seq}"
+    )
+    return sql, params
+
+
+def recorded_decision(row: Sequence[Any]) -> RecordedDecision:
+    """A recorded decision from a row of `recorded_query`."""
+    (
+        id_,
+        seq,
+        run_id,
+        agent,
+        tool,
+        step,
+        decided_at,
+        outcome,
+        code,
+        args,
+        stage,
+        rule_ids,
+        mode,
+        revision,
+        inputs,
+        used_at,
+        est_usd,
+        est_tokens,
+    ) = row
+    return RecordedDecision(
+        action_id=id_,
+        seq=seq,
+        run_id=run_id,
+        agent=agent,
+        tool=tool,
+        step=step,
+        decided_at=decided_at,
+        outcome=outcome,
+        code=code,
+        args=json.loads(args),
+        stage=stage,
+        rule_ids=tuple(json.loads(rule_ids)) if rule_ids is not None else (),
+        mode=mode,
+        policy_revision=revision,
+        inputs=loads(inputs),
+        approved_at=used_at,
+        est_usd=est_usd,
+        est_tokens=est_tokens,
+    )
+
+
+def sources_json(sources: Sequence[PolicySource]) -> str:
+    """A revision's sources as the ``policy_revisions.sources`` column keeps them."""
+    return canonical_text([{"name": s.name, "text": s.text, "kind": s.kind} for s in sources])
+
+
+def revision_sources(raw: str) -> tuple[PolicySource, ...]:
+    """The sources `sources_json` wrote."""
+    items = cast(list[dict[str, str]], json.loads(raw))
+    return tuple(
+        PolicySource(name=i["name"], text=i["text"], kind=i.get("kind", "policy")) for i in items
     )
 
 

@@ -40,12 +40,20 @@ from warden.history import ActionRecord
 from warden.identity import ApiKey
 from warden.killswitch import KillRecord, parse_scope
 from warden.owner import new_owner
+from warden.policy.evaluate import PolicySource
 from warden.runs import ActionState, ActionView, RunStatus, RunView
 from warden.store.memory import MemoryStore
 from warden.store.migrations import migrate
-from warden.store.protocol import ActionOutcome, NewAction, RunStart
+from warden.store.protocol import (
+    ActionOutcome,
+    NewAction,
+    RecordedDecision,
+    RunStart,
+    StoredRevision,
+)
 from warden.store.rows import (
     ACTION_COLUMNS,
+    INSERT_ACTION_COLUMNS,
     action_row,
     action_view,
     approval_audit,
@@ -55,7 +63,11 @@ from warden.store.rows import (
     key_row,
     loads,
     outcome_audit,
+    recorded_decision,
+    recorded_query,
+    revision_sources,
     run_view,
+    sources_json,
     verdict_audit,
 )
 from warden.store.writer import Writer
@@ -67,6 +79,12 @@ T = TypeVar("T")
 DEFAULT_PATH = ".warden/warden.db"
 
 _LIVE_STATES = (ActionState.EXECUTING.value, ActionState.AWAITING_APPROVAL.value)
+
+
+_INSERT_ACTION = (
+    f"INSERT OR IGNORE INTO actions ({INSERT_ACTION_COLUMNS}) "
+    f"VALUES ({', '.join('?' * len(INSERT_ACTION_COLUMNS.split(',')))})"
+)
 
 
 def _json(value: Any) -> str:
@@ -610,10 +628,16 @@ class SQLiteStore(MemoryStore):
                 return
             self._loaded_history.add(agent)
         horizon = (now if now is not None else SystemClock().timestamp()) - self._history_s
+        # each action as decided, and each approval spent as the allowed, approved record
+        # `Executor` adds when it starts the action (as PostgreSQL's history reads them)
         rows = self._rows(
-            "SELECT decided_at, run_id, tool, outcome, args, approved FROM actions "
-            "WHERE agent = ? AND decided_at >= ? ORDER BY decided_at",
-            (agent, horizon),
+            "SELECT at, run_id, tool, outcome, args, approved FROM ("
+            "SELECT decided_at AS at, rowid AS n, run_id, tool, outcome, args, 0 AS approved "
+            "FROM actions WHERE agent = ? AND decided_at >= ? "
+            "UNION ALL SELECT p.used_at, -1, a.run_id, a.tool, 'allow', a.args, 1 "
+            "FROM approvals p JOIN actions a ON a.id = p.action_id "
+            "WHERE a.agent = ? AND p.used_at >= ?) ORDER BY at, n",
+            (agent, horizon, agent, horizon),
         )
         if not rows:
             return
@@ -675,12 +699,7 @@ class SQLiteStore(MemoryStore):
         new_run = a.run_id not in self._known_runs
 
         def op(conn: sqlite3.Connection) -> ActionView | None:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO actions (id, run_id, agent, tool, step, state, outcome, "
-                "code, reasons, args, idem_key, request_hash, approval_id, owner, decided_at, "
-                "est_usd, est_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
+            cur = conn.execute(_INSERT_ACTION, row)
             if cur.rowcount == 0:
                 found = conn.execute(
                     f"SELECT {ACTION_COLUMNS} FROM actions WHERE agent = ? AND idem_key = ?",
@@ -789,6 +808,53 @@ class SQLiteStore(MemoryStore):
             (state.value,),
         )
         return [action_view(r) for r in rows]
+
+    # --- replay: recorded decisions and policy revisions ------------------------------------
+
+    def save_policy_revision(
+        self, revision: str, sources: Sequence[PolicySource], *, at: float
+    ) -> None:
+        if self._rows("SELECT 1 FROM policy_revisions WHERE revision = ?", (revision,)):
+            return  # the common case: a gate loading a revision kept before
+        body = sources_json(sources)
+        self._submit(
+            lambda conn: conn.execute(
+                "INSERT OR IGNORE INTO policy_revisions (revision, sources, first_seen) "
+                "VALUES (?, ?, ?)",
+                (revision, body, at),
+            )
+        )
+
+    def policy_revision(self, revision: str) -> StoredRevision | None:
+        rows = self._rows(
+            "SELECT sources, first_seen FROM policy_revisions WHERE revision = ?", (revision,)
+        )
+        if not rows:
+            return None
+        return StoredRevision(
+            revision=revision, sources=revision_sources(rows[0][0]), first_seen=rows[0][1]
+        )
+
+    def recorded_decisions(
+        self,
+        *,
+        run_id: str | None = None,
+        agent: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        inputs: bool = True,
+    ) -> Sequence[RecordedDecision]:
+        self.flush()
+        sql, params = recorded_query(
+            seq="rowid",
+            placeholder="?",
+            run_id=run_id,
+            agent=agent,
+            since=since,
+            until=until,
+            inputs=inputs,
+        )
+        return [recorded_decision(r) for r in self._rows(sql, params)]
 
     # --- approvals -------------------------------------------------------------------------
 
