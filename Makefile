@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	  { echo "Warden needs Python 3.11 or newer; found $$($(PYTHON) --version)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=23"
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench,models,server,postgres]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench,models,server,postgres,mcp,langchain,openai-agents,pydantic-ai]'
 	touch $(STAMP)
 
 demo: $(STAMP)   ## a support desk's ticket queue worked by an agent under Warden, on SQLite

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file")
     parser.add_argument(
         "--only",
-        choices=("policy", "durable", "runner", "pg", "server", "evals"),
+        choices=("policy", "durable", "runner", "pg", "server", "evals", "replay", "mcp"),
         help="run one section (default: all)",
     )
     parser.add_argument(

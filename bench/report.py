@@ -455,6 +455,106 @@ def _render_evals(results: dict[str, Any], console: Console) -> None:
     )
 
 
+def _render_replay(results: dict[str, Any], console: Console) -> None:
+    section = results["replay"]
+    by_name = {t["name"]: t for t in results["targets"]}
+    n = section["decisions"]
+    table = Table(
+        title="Warden benchmarks: replay of recorded decisions (SQLite)", title_justify="left"
+    )
+    _columns(table, ("measurement", "measured", "baseline", "value", "ratio", "target", "result"))
+    target = by_name["replay of 10,000 recorded decisions"]
+    scale = 10_000 / n
+    goal, verdict = _verdict(target)
+    table.add_row(
+        "replay 10,000 decisions, recorded revision"
+        + ("" if n == 10_000 else f" ({n:,} replayed, scaled)"),
+        f"{target['measured']:.2f} s",
+        "Gate.decide live, in memory",
+        f"{section['live_s'] * scale:.2f} s",
+        f"{section['ratio_to_live']:.2f}x",
+        goal,
+        verdict,
+    )
+    goal, verdict = _verdict(None)
+    table.add_row(
+        f"what-if {n:,} decisions, candidate policies",
+        f"{section['whatif_s']:.2f} s",
+        "replay, recorded revision",
+        f"{section['replay_s']:.2f} s",
+        f"{section['whatif_s'] / section['replay_s']:.2f}x",
+        goal,
+        verdict,
+    )
+    table.add_row(
+        "replayed decisions per second",
+        _rate(section["replay_per_s"]),
+        "-",
+        "-",
+        "-",
+        goal,
+        verdict,
+    )
+    console.print(table)
+    recorded = ", ".join(f"{k} {v:,}" for k, v in section["recorded"].items())
+    console.print(
+        f"replay: the gate benchmark's calls recorded by Gate.execute ({recorded}); every "
+        "replayed decision reproduced (outcome, code, stage, rules); reading the decisions "
+        f"from the store is timed. what-if (R06 lowered to $25) changes "
+        f"{section['whatif_changed']:,} decisions."
+    )
+
+
+def _render_mcp(results: dict[str, Any], console: Console) -> None:
+    section = results["mcp"]
+    if "skipped" in section:
+        console.print(f"[yellow]MCP section skipped:[/yellow] {section['skipped']}")
+        return
+    by_name = {t["name"]: t for t in results["targets"]}
+    table = Table(
+        title="Warden benchmarks: `warden mcp proxy`, one tools/call over stdio (SQLite, "
+        "synchronous=FULL)",
+        title_justify="left",
+    )
+    _columns(table, ("measurement", "measured", "baseline", "value", "added", "target", "result"))
+    direct, proxied = section["direct_ms"], section["proxied_ms"]
+    goal, verdict = _verdict(by_name["warden mcp proxy: added tools/call p50, stdio"])
+    table.add_row(
+        "tools/call through the proxy, p50",
+        f"{proxied['p50']:.2f} ms",
+        "upstream directly",
+        f"{direct['p50']:.2f} ms",
+        f"+{section['added_p50_ms']:.2f} ms",
+        goal,
+        verdict,
+    )
+    goal, verdict = _verdict(None)
+    table.add_row(
+        "tools/call through the proxy, p99",
+        f"{proxied['p99']:.2f} ms",
+        "upstream directly",
+        f"{direct['p99']:.2f} ms",
+        f"+{section['added_p99_ms']:.2f} ms",
+        goal,
+        verdict,
+    )
+    table.add_row(
+        "raw SQLite commit (the floor)",
+        f"{section['raw_commit_ms']:.2f} ms",
+        "-",
+        "-",
+        "-",
+        goal,
+        verdict,
+    )
+    console.print(table)
+    console.print(
+        f"mcp: {section['calls']} calls per side after {section['warmup']} warm-up calls. The "
+        "proxied call adds a second MCP hop (the SDK's server and client inside the proxy), "
+        "the gate, and the decision record committed before the upstream is called."
+    )
+
+
 def render(results: dict[str, Any], console: Console | None = None) -> None:
     """Print the tables and the notes a reader needs to trust them."""
     console = console or Console()
@@ -471,6 +571,10 @@ def render(results: dict[str, Any], console: Console | None = None) -> None:
         _render_server(results, console)
     if "evals" in results:
         _render_evals(results, console)
+    if "replay" in results:
+        _render_replay(results, console)
+    if "mcp" in results:
+        _render_mcp(results, console)
     console.print(
         f"machine: Python {m['python']} on {m['platform']}, {m['cpu_count']} CPUs. "
         f"mode {results['mode']}, {results['elapsed_s']:.1f} s."

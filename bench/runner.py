@@ -8,7 +8,7 @@ import os
 import platform
 import statistics
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -18,8 +18,10 @@ from bench.agent_runner import measure_runner
 from bench.durable import DurableConfig, measure_durable
 from bench.evals import EvalConfig, measure_evals
 from bench.gate_latency import RUN_LENGTH, measure_gate
+from bench.mcp import McpConfig, measure_mcp
 from bench.pg_store import PgConfig, measure_pg
 from bench.policy_engines import DESCRIPTIONS, REQUIRED, build_engines, check_agreement
+from bench.replay import ReplayConfig, measure_replay
 from bench.server import ServerConfig, measure_server
 from bench.timing import latency, measure_interleaved
 from bench.workload import generate_requests
@@ -53,6 +55,12 @@ class Config:
     """`warden serve`'s decide path against a bare ASGI echo endpoint; None to skip it."""
     evals: EvalConfig | None = field(default_factory=EvalConfig)
     """`warden eval run` over many scripted cases in worker processes; None to skip it."""
+    mcp: McpConfig | None = field(default_factory=McpConfig)
+    """`warden mcp proxy` against calling the upstream MCP server directly; None to
+    skip it (it is skipped, with a note, without the mcp extra)."""
+    replay: ReplayConfig | None = field(default_factory=ReplayConfig)
+    """Recorded decisions re-decided (`warden replay`, `warden policy whatif`); None to
+    skip it."""
 
     @classmethod
     def for_mode(
@@ -78,6 +86,16 @@ class Config:
             else None
         )
         evals = (EvalConfig.quick() if quick else EvalConfig()) if only in (None, "evals") else None
+        mcp = (
+            (McpConfig.quick() if quick else McpConfig()).in_folder(tmp_dir)
+            if only in (None, "mcp")
+            else None
+        )
+        replay = (
+            replace(ReplayConfig.quick() if quick else ReplayConfig(), folder=tmp_dir)
+            if only in (None, "replay")
+            else None
+        )
         if quick:
             return cls(
                 quick=True,
@@ -95,6 +113,8 @@ class Config:
                 pg=pg,
                 server=server,
                 evals=evals,
+                mcp=mcp,
+                replay=replay,
             )
         return cls(
             quick=False,
@@ -106,6 +126,8 @@ class Config:
             pg=pg,
             server=server,
             evals=evals,
+            mcp=mcp,
+            replay=replay,
         )
 
 
@@ -354,6 +376,43 @@ def evals_targets(section: dict[str, Any]) -> list[Target]:
     ]
 
 
+REPLAY_TARGET = "replay of 10,000 recorded decisions"
+
+
+def replay_targets(section: dict[str, Any]) -> list[Target]:
+    """Replay under the recorded revision: the issue's bar is 10,000 decisions in 5 s."""
+    scale = section["decisions"] / 10_000
+    return [
+        Target(
+            name=REPLAY_TARGET,
+            measured=section["replay_s"] / scale,
+            unit="s",
+            op="<=",
+            limit=5.0,
+            baseline="-" if scale == 1 else f"{section['decisions']:,} decisions, scaled",
+        )
+    ]
+
+
+MCP_TARGET = "warden mcp proxy: added tools/call p50, stdio"
+
+
+def mcp_targets(section: dict[str, Any]) -> list[Target]:
+    """The proxy's added latency per call against the direct call, in the same run."""
+    if "skipped" in section:
+        return []
+    return [
+        Target(
+            name=MCP_TARGET,
+            measured=section["added_p50_ms"],
+            unit="ms",
+            op="<=",
+            limit=1.0,
+            baseline="the upstream called directly, same run",
+        )
+    ]
+
+
 def run(config: Config) -> dict[str, Any]:
     """Measure everything; returns the results document (see ``bench/results.json``)."""
     started = datetime.now(UTC)
@@ -425,6 +484,25 @@ def run(config: Config) -> dict[str, Any]:
             f"`run_suite` (what `warden eval run` calls) over the support-desk suite repeated "
             f"to {config.evals.cases} cases, {config.evals.workers} worker processes; wall "
             "time from the call to the last result, worker start-up included"
+        )
+    if config.replay is not None:
+        section = measure_replay(config.replay)
+        judged += replay_targets(section)
+        results["replay"] = section
+        method["replay"] = (
+            f"{config.replay.decisions:,} decisions of the gate benchmark recorded by "
+            "Gate.execute on SQLite (not timed), then read back and re-decided under the "
+            f"recorded revision; median of {config.replay.repeat} repeats, each with a fresh "
+            "replayer; live: the same calls through Gate.decide on a fresh in-memory gate"
+        )
+    if config.mcp is not None:
+        section = measure_mcp(config.mcp)
+        judged += mcp_targets(section)
+        results["mcp"] = section
+        method["mcp"] = (
+            f"two SDK client sessions over stdio, one to the upstream server, one to `warden "
+            f"mcp proxy` in front of a copy of it; {config.mcp.calls} calls each, alternating, "
+            f"after {config.mcp.warmup} warm-up calls; each call timed alone, client side"
         )
     return {
         "measured_at": started.isoformat(timespec="seconds"),

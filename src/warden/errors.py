@@ -9,7 +9,8 @@ faults, and every one of them carries a code too::
     │   ├── ProjectError             W-PRJ-*  warden.yaml
     │   ├── ManifestError            W-MAN-*  an agent manifest
     │   ├── PolicyError              W-POL-0* a policy file, or its condition
-    │   └── PolicyTestError          W-PTS-*  a *_test.yaml file
+    │   ├── PolicyTestError          W-PTS-*  a *_test.yaml file
+    │   └── McpConfigError           W-MCP-001 mcp.yaml, the MCP proxy's file
     ├── ToolDefinitionError          W-TOOL-* a @warden.tool that cannot be registered
     ├── GateError                    W-GATE-* the gate used wrongly (e.g. no policy loaded)
     ├── StoreError                   W-STO-*  state could not be read or written
@@ -22,7 +23,9 @@ faults, and every one of them carries a code too::
     ├── AuthError                    W-AUTH-* a caller without valid credentials or rights
     ├── ApiError                     W-API-*  an HTTP request the server refuses to read
     ├── EvalError                    W-EVL-*  an eval suite or baseline that cannot be used
-    └── ReplayError                  W-RPL-*  recorded decisions that cannot be re-decided
+    ├── IntegrationError             W-INT-*  a framework adapter that cannot go on
+    ├── ReplayError                  W-RPL-*  recorded decisions that cannot be re-decided
+    └── McpError                     W-MCP-*  the MCP proxy: an upstream, or a caller
 
 Every code has a docs page (``docs/errors/<CODE>.md``) generated from `CODES`, which says
 what happened, why, and how to fix it. A test keeps the two in step.
@@ -44,7 +47,10 @@ __all__ = [
     "ExecutionError",
     "GateError",
     "IdempotencyError",
+    "IntegrationError",
     "ManifestError",
+    "McpConfigError",
+    "McpError",
     "ModelError",
     "PolicyError",
     "PolicyTestError",
@@ -725,6 +731,119 @@ CODES: dict[str, CodeInfo] = {
         "Pick another id with --id, or move `cases:` to the end of the suite file.",
     ),
     # --- replay and policy what-if (warden.replay) -------------------------------------------
+    "W-RPL-001": _e(
+        "Policy revision not stored",
+        "Replaying under the recorded policies needs the texts of the policy revision each "
+        "decision was made under. A gate stores them in the database when it loads its "
+        "policies; this revision was loaded by a gate that had no texts to store (a policy "
+        "set built by hand in Python), or by a Warden older than replay.",
+        "Replay under the project's current policies (`--policies current`) or a folder "
+        "(`--policies PATH`) instead; see docs/how-to/replay-and-whatif.md.",
+    ),
+    "W-RPL-002": _e(
+        "Recorded revision cannot be rebuilt",
+        "The stored texts of a policy revision no longer compile to that revision: a "
+        "condition this Warden rejects, a manifest shorthand naming an argument the tool "
+        "no longer has, or sources that were changed in the database.",
+        "Replay under the current policies (`--policies current`) to see what they decide; "
+        "restore the tool's old arguments if the recorded revision must be replayed.",
+    ),
+    "W-RPL-003": _e(
+        "Bad time window",
+        "`--since` or `--until` is neither a duration back from now (`7d`, `12h`) nor a "
+        "date and time (`2026-03-01`, `2026-03-01T09:00:00Z`), or the window ends before "
+        "it starts.",
+        "Pass e.g. `--since 7d`, or `--since 2026-03-01 --until 2026-03-08`.",
+    ),
+    # --- mcp (warden mcp proxy) ----------------------------------------------------------
+    "W-MCP-001": _e(
+        "Bad MCP proxy file",
+        "The MCP proxy's file (mcp.yaml) is malformed: an unknown or missing key, an "
+        "upstream with both or neither of `command` and `url`, a namespace or tool name an "
+        "MCP client cannot call, or a sensitive argument the pinned schema does not have.",
+        "Fix the file at the line shown; docs/how-to/mcp-proxy.md lists every key.",
+    ),
+    "W-MCP-002": _e(
+        "Upstream MCP server unreachable",
+        "The proxy could not start or connect to an upstream MCP server, or the server did "
+        "not finish the MCP handshake in time. Its tools are hidden until it answers; the "
+        "proxy keeps serving the other upstreams and tries again with backoff.",
+        "Check the upstream's `command` (run it by hand) or `url`, and the proxy's log.",
+    ),
+    "W-MCP-003": _e(
+        "Upstream lost during a call",
+        "The upstream MCP server closed its connection (it crashed or was stopped) while a "
+        "call was in flight. The action is recorded as failed; the call may or may not "
+        "have taken effect upstream. The proxy reconnects to the server.",
+        "Look at the upstream before repeating a write: `warden runs show RUN` has the "
+        "action and its arguments.",
+    ),
+    "W-MCP-004": _e(
+        "No agent for the MCP caller",
+        "Every call through the proxy acts as one agent of the project. Over stdio the "
+        "agent comes from `--agent` or `proxy.agent` in mcp.yaml; none was given, or it "
+        "names no agent of the project.",
+        "Pass --agent NAME (an agent in the project's manifests), or set `proxy.agent`.",
+    ),
+    "W-MCP-005": _e(
+        "Upstream tool reported an error",
+        "The upstream MCP server ran the call and answered with an error result "
+        "(`isError`). The action is recorded as failed with the upstream's text.",
+        "Read the upstream's message; it is passed to the MCP client unchanged.",
+    ),
+    "W-MCP-006": _e(
+        "Upstream tool not available",
+        "The tool is declared in mcp.yaml, but its upstream has not listed it: the upstream "
+        "is not connected, or no longer offers a tool of that name. Without the "
+        "upstream's schema (or one pinned with `input_schema`) Warden has no contract to "
+        "check the arguments against, so the call is denied at the contract stage.",
+        "Check the upstream (see W-MCP-002) and the tool's name under `tools:` in mcp.yaml.",
+    ),
+    # --- integrations (warden.integrations: LangChain, OpenAI Agents SDK, Pydantic AI) ---
+    "W-INT-001": _e(
+        "Framework not installed",
+        "A module of warden.integrations was imported, but the agent framework it adapts "
+        "is not installed. The adapters are optional extras of the warden package.",
+        "Install the extra the message names, e.g. `pip install 'warden[langchain]'`, "
+        "`'warden[openai-agents]'` or `'warden[pydantic-ai]'`.",
+    ),
+    "W-INT-002": _e(
+        "No run id for a framework call",
+        "Every tool call belongs to a Warden run, and the run must stay the same across an "
+        "approval pause so that the resumed call finds its approval. The adapter found no "
+        "run id: no `run_id` was given, and the framework supplied none (a LangGraph "
+        "thread id, a Pydantic AI conversation id).",
+        "Pass `run_id=` to the adapter, or run the agent with a LangGraph `thread_id` / a "
+        "Pydantic AI `conversation_id`; see docs/how-to/langchain.md.",
+    ),
+    "W-INT-003": _e(
+        "Approved in the framework, not in Warden",
+        "The OpenAI Agents SDK was told to run a call (`RunState.approve`) while Warden's "
+        "approval request for it is still pending. An approval given in a framework never "
+        "replaces Warden's: the roles, the number of approvers and the no-self-approval "
+        "rule are checked in Warden only. The call did not run and the run ended (the SDK "
+        "raises `ToolInputGuardrailTripwireTriggered`; its `output_info` carries this code).",
+        "Have a person with the required role approve the request in Warden (`warden "
+        "approvals approve ID`), then answer the run's interruptions with "
+        "`WardenTools.results(state)` and resume; see docs/how-to/openai-agents.md.",
+    ),
+    "W-INT-004": _s(
+        "Warden stopped the run",
+        "A tool call of a framework-driven run was stopped by Warden: a budget, the loop "
+        "detector, a kill switch, the circuit breaker, or an action whose outcome is "
+        "unknown. The message carries the code of the check that stopped it. The run is "
+        "recorded as escalated (or killed).",
+        "Look at the run with `warden runs show RUN`; the code in the message has its own "
+        "page saying what to change.",
+    ),
+    "W-INT-005": _e(
+        "Adapter used wrongly",
+        "A Warden adapter was built for an agent no manifest declares, or a tool the "
+        "adapter made was called outside it (a LangChain tool of `WardenMiddleware` "
+        "invoked without the middleware).",
+        "Name an agent declared in the project, and give the adapter's tools to the "
+        "framework together with the adapter (the middleware, toolset or capability).",
+    ),
 }
 
 
@@ -852,6 +971,12 @@ class EvalError(WardenError):
     """An eval suite, case or baseline that cannot be used."""
 
 
+class IntegrationError(WardenError):
+    """An adapter cannot go on: the framework is missing (W-INT-001), there is no run id
+    (W-INT-002), the framework approved what Warden has not (W-INT-003), Warden stopped the
+    run (W-INT-004), or the adapter is used wrongly (W-INT-005)."""
+
+
 class ReplayError(WardenError):
     """Recorded decisions that cannot be re-decided (no inputs, an unknown revision)."""
 
@@ -875,3 +1000,12 @@ class AuthError(WardenError):
 
 class ApiError(WardenError):
     """An HTTP request the server refuses to read (malformed, too large, too deep)."""
+
+
+class McpError(WardenError):
+    """The MCP proxy cannot serve: an upstream is unreachable or lost, or a caller has no
+    agent."""
+
+
+class McpConfigError(ConfigError):
+    """The MCP proxy's file (mcp.yaml) is wrong."""

@@ -105,7 +105,9 @@ from warden.cli import demo as _demo  # noqa: E402
 from warden.cli import evals as _evals  # noqa: E402
 from warden.cli import keys as _keys  # noqa: E402
 from warden.cli import killswitch as _killswitch  # noqa: E402
+from warden.cli import mcp as _mcp  # noqa: E402
 from warden.cli import policy as _policy  # noqa: E402
+from warden.cli import replay as _replay  # noqa: E402
 from warden.cli import runs as _runs  # noqa: E402
 from warden.cli import serve as _serve  # noqa: E402
 from warden.cli import tools as _tools  # noqa: E402
@@ -119,7 +121,9 @@ __commands__ = (
     _evals,
     _keys,
     _killswitch,
+    _mcp,
     _policy,
+    _replay,
     _runs,
     _serve,
     _tools,
