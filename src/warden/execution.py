@@ -772,14 +772,25 @@ class Executor:
         )
 
     def wait(self, action_id: str, *, timeout_s: float, poll_s: float = 0.5) -> Execution:
-        """Wait (polling the store) until an action's approval is decided, then run it."""
+        """Wait (polling the store) until an action's approval is decided, then run it.
+
+        Returns the action once it is no longer waiting (run, or rejected by people), or,
+        after `timeout_s`, still ``awaiting_approval``; an approval that can no longer be
+        used (expired, bound to other arguments) raises its code."""
         deadline = time.monotonic() + timeout_s
         while True:
-            result = self.resume(action_id)
-            if result.state is not ActionState.AWAITING_APPROVAL:
-                return result
+            try:
+                result = self.resume(action_id)
+            except ApprovalError as exc:
+                if exc.code != "W-APR-009":  # not "still pending": denied, expired ...
+                    raise
+            else:
+                if result.state is not ActionState.AWAITING_APPROVAL:
+                    return result
             if time.monotonic() >= deadline:
-                return result
+                view = self.store.action(action_id)
+                assert view is not None  # resume found it
+                return _replay(view)
             time.sleep(poll_s)
 
     # --- outcomes a caller reports (after `decide`) --------------------------------------

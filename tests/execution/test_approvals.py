@@ -270,3 +270,32 @@ def test_the_run_waits_then_runs_again_and_can_be_ended(
     ended = store.run("run_1")
     assert ended is not None and ended.status is RunStatus.SUCCEEDED
     assert ended.outcome == "paid acme"
+
+
+def test_wait_polls_until_people_approve_then_runs_once(
+    gate: warden.Gate, approvals: Approvals, backend: Any
+) -> None:
+    waiting = gate.execute(pay(500))
+    assert waiting.approval_id is not None
+    still = gate.wait(waiting.action_id, timeout_s=0.05, poll_s=0.01)
+    assert still.state is ActionState.AWAITING_APPROVAL and backend.all() == []
+    later = threading.Timer(
+        0.1, lambda: approvals.approve(waiting.approval_id or "", approver="fiona")
+    )
+    later.start()
+    try:
+        done = gate.wait(waiting.action_id, timeout_s=10, poll_s=0.02)
+    finally:
+        later.join()
+    assert done.state is ActionState.SUCCEEDED
+    assert len(backend.all()) == 1
+
+
+def test_wait_returns_at_once_when_people_deny(
+    gate: warden.Gate, approvals: Approvals, backend: Any
+) -> None:
+    waiting = gate.execute(pay(500))
+    approvals.deny(waiting.approval_id or "", approver="fiona", reason="no")
+    done = gate.wait(waiting.action_id, timeout_s=30, poll_s=0.01)
+    assert done.state is ActionState.REJECTED
+    assert backend.all() == []
