@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import yaml
 
 from warden.evals.suite import load_suite
+from warden.execution import Approvals
 from warden.models.config import build_runner
 from warden.project import load_project
 from warden.provenance import Content, Label
@@ -91,8 +93,6 @@ def record_a_run(till: Path, goal: str, key: str) -> tuple[Path, str]:
     project = load_project(till)
     db = till / ".warden" / "warden.db"
     db.parent.mkdir(exist_ok=True)
-    import os
-
     os.environ["TILL_LEDGER"] = str(till / "ledger.jsonl")
     with SQLiteStore(db) as store:
         result = build_runner(project, store).run(
@@ -172,3 +172,27 @@ def test_a_backend_that_cannot_load_is_reported_once_at_its_line(till: Path) -> 
     assert result.exit_code == 2
     assert "suite.yaml:6: W-PRJ-002" in result.output
     assert "No module named 'nosuch'" in result.output
+
+
+def test_an_approved_run_becomes_a_case_with_the_verdicts_people_gave(till: Path) -> None:
+    db, run_id = record_a_run(till, "Pay Bob 400 USD.", "pay-medium")
+    project = load_project(till)
+    with SQLiteStore(db) as store:
+        runner = build_runner(project, store)
+        run = store.run(run_id)
+        assert run is not None
+        (waiting,) = [a for a in run.actions if a.approval_id]
+        Approvals(store, roles=project.roles, clock=runner.gate.clock).approve(
+            waiting.approval_id or "", approver="fiona", role="finance", reason="invoice seen"
+        )
+        assert runner.resume(run_id).answer == "Paid Bob 400 USD after approval."
+    suite = till / "approved.yaml"
+    result = warden_cli("eval", "add-run", run_id, "--suite", suite, "--db", db, "-p", till)
+    assert result.exit_code == 0, result.output
+    (case,) = load_suite(suite).cases
+    assert case.expect.outcome == "success"
+    assert [(v.approve, v.by, v.role, v.reason) for v in case.verdicts] == [
+        (True, "fiona", "finance", "invoice seen")
+    ]
+    run_again = warden_cli("eval", "run", suite)
+    assert run_again.exit_code == 0, run_again.output
