@@ -41,8 +41,8 @@ class EvalConfig:
 
 def _scaled_suite(folder: Path, cases: int) -> Path:
     """The example's suite repeated to `cases` cases, written into a copy of the example
-    (so its relative paths hold), without the slow-processor cases' deliberate waits
-    skewing a throughput figure: they stay, as in the real suite."""
+    (so its relative paths hold). Every case stays as the real suite has it, the one that
+    waits on the slow payment processor included."""
     project = folder / "support_desk"
     shutil.copytree(
         EXAMPLE, project, ignore=shutil.ignore_patterns(".warden", "__pycache__", "*.pyc")

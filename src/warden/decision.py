@@ -202,22 +202,15 @@ def json_ready(value: Any) -> Any:
     """`value` as JSON data: mappings become dicts with string keys, tuples lists; a value
     JSON has no form for (a datetime in a caller's context, NaN) becomes its repr, so a
     decision record can always be written."""
-    kind: type[Any] = type(cast(object, value))
-    if kind in _PLAIN:
-        return value
-    if kind is dict:
-        items = cast(dict[Any, Any], value).items()
-        return {k if type(k) is str else str(k): json_ready(v) for k, v in items}
-    if kind is float:
-        return value if math.isfinite(value) else repr(value)
-    if kind is list or kind is tuple:
-        return [json_ready(v) for v in cast(list[Any] | tuple[Any, ...], value)]
-    if isinstance(value, str | int):  # str and int subclasses (enums) encode as themselves
+    if type(cast(object, value)) in _PLAIN:  # the common case, checked first
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
+    if isinstance(value, str | int):  # str and int subclasses (enums) encode as themselves
+        return value
     if isinstance(value, Mapping):
-        return {str(k): json_ready(v) for k, v in cast(Mapping[Any, Any], value).items()}
+        items = cast(Mapping[Any, Any], value).items()
+        return {k if isinstance(k, str) else str(k): json_ready(v) for k, v in items}
     if isinstance(value, list | tuple):
         return [json_ready(v) for v in cast(list[Any] | tuple[Any, ...], value)]
     return repr(value)

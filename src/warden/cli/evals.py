@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import click
+from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -22,7 +23,7 @@ from warden.evals.report import (
     report_json,
     report_junit,
     report_markdown,
-    summary_rows,
+    summary_lines,
 )
 from warden.evals.run import CaseResult, run_suite
 from warden.evals.suite import load_suite, parse_model_option
@@ -164,8 +165,8 @@ def run_command(
             results = run_suite(suite, workers=workers, model=model, on_result=tick)
     verdict = judge_run(results, limits, base)
     _print_cases(out, results, verdict.new_failures, verbose)
-    for name, now, before in summary_rows(verdict):
-        out.print(f"{name}: {now}" + (f" (prev {before})" if before else ""))
+    for figure in summary_lines(verdict):
+        out.print(figure)
     style = "bold green" if verdict.passed else "bold red"
     out.print(f"[{style}]{escape(verdict.line)}[/]", markup=True)
     out.print(f"[dim]{time.perf_counter() - started:.1f} s[/]", markup=True)
@@ -188,7 +189,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def _print_cases(
-    out: object, results: list[CaseResult], new: tuple[str, ...], verbose: bool
+    out: Console, results: list[CaseResult], new: tuple[str, ...], verbose: bool
 ) -> None:
     shown = [r for r in results if verbose or not r.passed]
     if not shown:
@@ -206,9 +207,8 @@ def _print_cases(
             f"${r.usd:.4f}",
             escape("; ".join(r.problems)),
         )
-    console_print = getattr(out, "print")  # noqa: B009 - rich's Console
-    console_print(table)
-    console_print()
+    out.print(table)
+    out.print()
 
 
 @eval_group.command("add-run")

@@ -23,15 +23,13 @@ import yaml
 
 from warden.audit.redact import DETECTORS
 from warden.errors import EvalError, RunError
-from warden.evals.run import outcome_of
+from warden.evals.run import EXECUTED, outcome_of
 from warden.evals.suite import load_suite
 from warden.runner import RunResult
 from warden.runs import ActionState, RunStatus, RunView
 from warden.store.protocol import DurableStore
 
 __all__ = ["add_case", "case_from_run"]
-
-_RAN = (ActionState.SUCCEEDED, ActionState.FAILED, ActionState.COMPENSATED)
 
 
 def case_from_run(
@@ -62,7 +60,7 @@ def case_from_run(
     outcome, code = outcome_of(_as_result(run), run.actions)
     calls: list[Any] = []
     for a in run.actions:
-        if a.state not in _RAN:
+        if a.state not in EXECUTED:
             continue
         shown = cast(dict[str, Any], clean(dict(a.args)))
         kept = {k: v for k, v in shown.items() if v == a.args.get(k)}
@@ -140,14 +138,7 @@ def _turns(state: Mapping[str, Any], clean: Any) -> list[dict[str, Any]]:
     when the timeline pairs up with them)."""
     messages = cast(Sequence[Mapping[str, Any]], state.get("messages", ()))
     said = [m for m in messages if m.get("role") == "assistant"]
-    usages = [
-        e["usage"]
-        for e in cast(Sequence[Mapping[str, Any]], state.get("timeline", ()))
-        if e.get("kind") == "model"
-        and e.get("usage")
-        and not e.get("error")
-        and not e.get("escalated")
-    ]
+    usages = [e["usage"] for e in _kept_turns(state)]
     turns: list[dict[str, Any]] = []
     for i, m in enumerate(said):
         turn: dict[str, Any] = {}
@@ -172,17 +163,26 @@ def _turns(state: Mapping[str, Any], clean: Any) -> list[dict[str, Any]]:
     return turns
 
 
-def _prices_as(state: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(provider, model) the run's kept model turns were priced as, when one model
-    answered them all (a route's mixed turns are priced as nobody's: the case costs 0)."""
-    seen = {
-        (str(e.get("provider")), str(e.get("prices_as")))
+def _kept_turns(state: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The timeline's model events whose turn the run kept: answered, neither failed nor
+    escalated to another model of the route."""
+    return [
+        e
         for e in cast(Sequence[Mapping[str, Any]], state.get("timeline", ()))
         if e.get("kind") == "model"
         and e.get("usage")
         and not e.get("error")
         and not e.get("escalated")
-        and e.get("prices_as")
+    ]
+
+
+def _prices_as(state: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(provider, model) the run's kept model turns were priced as, when one model
+    answered them all (a route's mixed turns are priced as nobody's: the case costs 0)."""
+    seen = {
+        (str(e.get("provider")), str(e.get("prices_as")))
+        for e in _kept_turns(state)
+        if e.get("prices_as")
     }
     return next(iter(seen)) if len(seen) == 1 else None
 

@@ -284,37 +284,37 @@ def _money(usd: float | None) -> str:
     return "n/a" if usd is None else f"${usd:.4f}"
 
 
-def summary_rows(verdict: Verdict) -> list[tuple[str, str, str]]:
-    """(figure, now, baseline) rows, as the summary prints them."""
-    f, b = verdict.figures, verdict.baseline.figures if verdict.baseline else None
-
-    def prev(text: str) -> str:
-        return text if b is not None else ""
-
+def _figure_cells(f: Figures) -> list[tuple[str, str]]:
+    """(figure, value) for the summary, in the seed's order."""
     return [
-        ("Cases", str(f.cases), prev(str(b.cases)) if b else ""),
-        (
-            "Success rate",
-            f"{_pct(f.success_rate)} ({f.passed}/{f.cases})",
-            prev(_pct(b.success_rate)) if b else "",
-        ),
-        ("Policy violations", str(f.violations), prev(str(b.violations)) if b else ""),
-        (
-            "Avg cost/success",
-            _money(f.cost_per_success),
-            prev(_money(b.cost_per_success)) if b else "",
-        ),
-        ("P95 latency", f"{f.p95_ms / 1000:.2f}s", prev(f"{b.p95_ms / 1000:.2f}s") if b else ""),
+        ("Cases", str(f.cases)),
+        ("Success rate", _pct(f.success_rate)),
+        ("Policy violations", str(f.violations)),
+        ("Avg cost/success", _money(f.cost_per_success)),
+        ("P95 latency", f"{f.p95_ms / 1000:.2f}s"),
     ]
+
+
+def summary_rows(verdict: Verdict) -> list[tuple[str, str, str]]:
+    """(figure, now, baseline) rows, as the summary prints them ("" without a baseline)."""
+    now = _figure_cells(verdict.figures)
+    f = verdict.figures
+    now[1] = (now[1][0], f"{now[1][1]} ({f.passed}/{f.cases})")
+    before = _figure_cells(verdict.baseline.figures) if verdict.baseline else None
+    return [(name, value, before[i][1] if before else "") for i, (name, value) in enumerate(now)]
 
 
 def summary_text(verdict: Verdict) -> str:
     """The plain summary: one line per figure with its baseline, then the RESULT line."""
-    lines: list[str] = []
-    for name, now, before in summary_rows(verdict):
-        lines.append(f"{name}: {now}" + (f" (prev {before})" if before else ""))
-    lines.append(verdict.line)
-    return "\n".join(lines)
+    return "\n".join([*summary_lines(verdict), verdict.line])
+
+
+def summary_lines(verdict: Verdict) -> list[str]:
+    """``Figure: now (prev baseline)``, one line per figure."""
+    return [
+        f"{name}: {now}" + (f" (prev {before})" if before else "")
+        for name, now, before in summary_rows(verdict)
+    ]
 
 
 def report_json(suite: Suite, results: Sequence[CaseResult], verdict: Verdict) -> dict[str, Any]:

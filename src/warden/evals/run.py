@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -31,20 +31,20 @@ from warden.errors import EvalError, WardenError
 from warden.evals.suite import CallPattern, Case, Check, ModelChoice, Suite, load_suite
 from warden.execution import Approvals
 from warden.models.base import Model
-from warden.models.config import build_model, build_route
+from warden.models.config import build_model, build_route, build_runner, runner_limits
 from warden.models.route import Route
 from warden.models.scripted import ScriptedModel
 from warden.policy.expr import FUNCTIONS
 from warden.project import Project, import_project_module, load_project
 from warden.provenance import Content
-from warden.runner import DEFAULT_SYSTEM, RunLimits, Runner, RunResult, Task
+from warden.runner import RunResult, Task
 from warden.runs import ActionState, ActionView, RunStatus
 from warden.store.sqlite import SQLiteStore
 from warden.yamlsource import YamlDoc
 
-__all__ = ["CaseResult", "run_suite"]
+__all__ = ["EXECUTED", "CaseResult", "judge", "outcome_of", "run_suite"]
 
-_RAN = frozenset(
+EXECUTED = frozenset(
     {
         ActionState.EXECUTING,
         ActionState.SUCCEEDED,
@@ -53,7 +53,8 @@ _RAN = frozenset(
         ActionState.COMPENSATED,
     }
 )
-"""Action states in which the tool was (or may have been) called."""
+"""Action states in which the tool was (or may have been) called: the calls `expect.calls`
+and `expect.never` are matched against."""
 
 
 class Backend(Protocol):
@@ -208,23 +209,11 @@ class _Worker:
 
     def _drive(self, case: Case, store: SQLiteStore) -> tuple[RunResult, int]:
         project = self.project
-        settings = project.runner
-        limits = case.limits
-        base = RunLimits()
-        runner = Runner(
-            project.gate(store=store),
-            self.route(case),
-            limits=RunLimits(
-                max_turns=limits.max_turns
-                or (settings.max_turns if settings is not None else base.max_turns),
-                max_tokens=limits.max_tokens or (settings.max_tokens if settings else None),
-                max_usd=limits.max_usd or (settings.max_usd if settings else None),
-                max_tool_calls=limits.max_tool_calls
-                or (settings.max_tool_calls if settings else None),
-                max_wall_seconds=limits.max_wall_seconds
-                or (settings.max_wall_seconds if settings else None),
-            ),
-            system=(settings.system if settings is not None else None) or DEFAULT_SYSTEM,
+        runner = build_runner(
+            project,
+            store,
+            route=self.route(case),
+            limits=replace(runner_limits(project), **case.limits.model_dump(exclude_none=True)),
         )
         task = Task(
             agent=case.agent,
@@ -360,7 +349,7 @@ def judge(
         problems.append(f"outcome {outcome}{why}, expected {expect.outcome}")
     if expect.code is not None and code != expect.code:
         problems.append(f"code {code}, expected {expect.code}")
-    ran = [(a.tool, a.args) for a in actions if a.state in _RAN]
+    ran = [(a.tool, a.args) for a in actions if a.state in EXECUTED]
     if expect.calls is not None:
         missing = _calls_problem(expect.match, expect.calls, ran)
         if missing:

@@ -17,7 +17,7 @@ from warden.project import ModelSettings, Project
 from warden.runner import DEFAULT_SYSTEM, RunLimits, Runner
 from warden.store.protocol import DurableStore
 
-__all__ = ["build_model", "build_route", "build_runner", "response_cache"]
+__all__ = ["build_model", "build_route", "build_runner", "response_cache", "runner_limits"]
 
 
 def build_model(spec: ModelSettings, project: Project) -> Model:
@@ -106,21 +106,35 @@ def _error(project: Project, message: str) -> ProjectError:
     )
 
 
-def build_runner(project: Project, store: DurableStore) -> Runner:
-    """A runner for `project` on `store`, as ``runner:`` in warden.yaml configures it."""
-    route = build_route(project)  # W-PRJ-005 when there is no runner: section
+def runner_limits(project: Project) -> RunLimits:
+    """The runner's own per-run limits as ``runner:`` in warden.yaml sets them (the
+    defaults without one)."""
     settings = project.runner
-    assert settings is not None
+    if settings is None:
+        return RunLimits()
+    return RunLimits(
+        max_turns=settings.max_turns,
+        max_tokens=settings.max_tokens,
+        max_usd=settings.max_usd,
+        max_tool_calls=settings.max_tool_calls,
+        max_wall_seconds=settings.max_wall_seconds,
+    )
+
+
+def build_runner(
+    project: Project,
+    store: DurableStore,
+    *,
+    route: Route | None = None,
+    limits: RunLimits | None = None,
+) -> Runner:
+    """A runner for `project` on `store`, as ``runner:`` in warden.yaml configures it;
+    `route` and `limits` replace the configured ones (an eval case's model and limits)."""
+    settings = project.runner
     return Runner(
         project.gate(store=store),
-        route,
-        limits=RunLimits(
-            max_turns=settings.max_turns,
-            max_tokens=settings.max_tokens,
-            max_usd=settings.max_usd,
-            max_tool_calls=settings.max_tool_calls,
-            max_wall_seconds=settings.max_wall_seconds,
-        ),
+        route if route is not None else build_route(project),  # W-PRJ-005 without runner:
+        limits=limits if limits is not None else runner_limits(project),
         cache=response_cache(project),
-        system=settings.system or DEFAULT_SYSTEM,
+        system=(settings.system if settings is not None else None) or DEFAULT_SYSTEM,
     )
